@@ -1,0 +1,610 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/caveats"
+	"github.com/gatehouse-dev/gatehouse/schema"
+	"github.com/gatehouse-dev/gatehouse/tuple"
+)
+
+// DefaultMaxDepth is SpiceDB's default dispatch depth limit.
+const DefaultMaxDepth = 50
+
+// ErrMaxDepth is returned when evaluation recurses deeper than the depth limit.
+var ErrMaxDepth = errors.New("max depth exceeded: this usually indicates a recursive or too deeply nested schema or relationships")
+
+// CaveatError reports a caveat that could not be evaluated (a context value of
+// the wrong type, a runtime error, the cost limit, an unknown caveat).
+type CaveatError struct {
+	Caveat string
+	Err    error
+}
+
+func (e *CaveatError) Error() string {
+	return fmt.Sprintf("evaluating caveat %s: %v", e.Caveat, e.Err)
+}
+
+func (e *CaveatError) Unwrap() error { return e.Err }
+
+// Permissionship is the outcome of a decision.
+type Permissionship int
+
+// Outcomes.
+const (
+	NoPermission Permissionship = iota
+	HasPermission
+	ConditionalPermission
+)
+
+func (p Permissionship) String() string {
+	switch p {
+	case HasPermission:
+		return "HAS_PERMISSION"
+	case ConditionalPermission:
+		return "CONDITIONAL_PERMISSION"
+	default:
+		return "NO_PERMISSION"
+	}
+}
+
+// Result is a decision: with ConditionalPermission, Missing names the caveat
+// parameters that the request context must supply.
+type Result struct {
+	Permissionship Permissionship
+	Missing        []string
+}
+
+// Context holds the inputs of one evaluation besides the relationships.
+type Context struct {
+	// Values is the request's caveat context (JSON-like values).
+	Values map[string]any
+	// Caller holds the verified claims bound to the reserved `caller` parameter.
+	Caller map[string]any
+	// Now is the evaluation time for expiration; zero means time.Now().
+	Now time.Time
+	// MaxDepth bounds recursion; zero means DefaultMaxDepth.
+	MaxDepth int
+}
+
+// CheckRequest asks whether Subject has Permission on Resource.
+type CheckRequest struct {
+	Resource   tuple.Object
+	Permission string
+	Subject    tuple.Subject
+	Context    Context
+}
+
+// result is a three-valued outcome: no, yes, or conditional on missing parameters.
+type result struct {
+	kind    uint8
+	missing []string
+}
+
+const (
+	rNo uint8 = iota
+	rYes
+	rCond
+)
+
+var (
+	no  = result{kind: rNo}
+	yes = result{kind: rYes}
+)
+
+func mergeMissing(a, b []string) []string {
+	if len(a) == 0 {
+		return b
+	}
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]string, 0, len(a)+len(b))
+	out = append(out, a...)
+	for _, x := range b {
+		found := false
+		for _, y := range a {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, x)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func or(a, b result) result {
+	switch {
+	case a.kind == rYes || b.kind == rYes:
+		return yes
+	case a.kind == rNo:
+		return b
+	case b.kind == rNo:
+		return a
+	}
+	return result{kind: rCond, missing: mergeMissing(a.missing, b.missing)}
+}
+
+func and(a, b result) result {
+	switch {
+	case a.kind == rNo || b.kind == rNo:
+		return no
+	case a.kind == rYes:
+		return b
+	case b.kind == rYes:
+		return a
+	}
+	return result{kind: rCond, missing: mergeMissing(a.missing, b.missing)}
+}
+
+func not(a result) result {
+	switch a.kind {
+	case rYes:
+		return no
+	case rNo:
+		return yes
+	}
+	return a
+}
+
+func (r result) public() Result {
+	switch r.kind {
+	case rYes:
+		return Result{Permissionship: HasPermission}
+	case rCond:
+		return Result{Permissionship: ConditionalPermission, Missing: r.missing}
+	}
+	return Result{Permissionship: NoPermission}
+}
+
+const (
+	absentResource = math.MaxUint32 - 1
+	absentSubject  = math.MaxUint32
+)
+
+// evaluator answers checks for one subject over one snapshot; callers hold ix.mu.RLock.
+type evaluator struct {
+	s   *Snapshot
+	ix  *Index
+	p   *plan
+	now int64
+	ctx *Context
+
+	subj     uint32
+	subjType uint16
+	subjRel  uint16
+	wildcard uint32
+	hasWild  bool
+	// absentType is the type of the absent resource (absentResource), if any.
+	absentType uint16
+
+	depth, maxDepth int
+	memo            map[uint64]result
+	onStack         map[uint64]bool
+	cuts            int
+	bindings        *caveats.Bindings
+}
+
+func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*evaluator, error) {
+	ix := s.ix
+	ev := &evaluator{s: s, ix: ix, p: p, ctx: c, maxDepth: c.MaxDepth, subj: absentSubject}
+	if ev.maxDepth <= 0 {
+		ev.maxDepth = DefaultMaxDepth
+	}
+	now := c.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ev.now = now.UnixMicro()
+	if c.Caller != nil {
+		ev.bindings = &caveats.Bindings{Caller: c.Caller}
+	}
+	if subject.Relation == tuple.Ellipsis {
+		subject.Relation = ""
+	}
+	if err := validateSubject(p.sch, subject); err != nil {
+		return nil, err
+	}
+	ev.subjType = ix.types[subject.Type]
+	if r, ok := ix.rels[subject.Relation]; ok {
+		ev.subjRel = r
+	} else {
+		// A relation never seen in data: no edge can name it, but identity can.
+		ev.subjRel = math.MaxUint16
+	}
+	if o, ok := ix.lookupObject(subject.Type, subject.ID); ok {
+		ev.subj = o
+	}
+	if subject.Relation == "" && subject.ID != "*" {
+		ev.wildcard, ev.hasWild = ix.lookupObject(subject.Type, "*")
+	}
+	return ev, nil
+}
+
+// ErrWildcardSubject: a check or lookup named the wildcard `type:*` as its subject.
+var ErrWildcardSubject = errors.New("cannot perform check on wildcard subject")
+
+func validateSubject(sch *schema.Schema, s tuple.Subject) error {
+	if s.ID == "*" {
+		return ErrWildcardSubject
+	}
+	d, ok := sch.Definition(s.Type)
+	if !ok {
+		return &schema.ValidationError{Kind: schema.UnknownDefinition, Definition: s.Type,
+			Message: fmt.Sprintf("object definition `%s` not found", s.Type)}
+	}
+	if s.Relation != "" && s.Relation != tuple.Ellipsis {
+		if _, ok := d.Relations[s.Relation]; !ok {
+			return &schema.ValidationError{Kind: schema.UnknownRelation, Definition: s.Type, Relation: s.Relation,
+				Message: fmt.Sprintf("relation/permission `%s` not found under definition `%s`", s.Relation, s.Type)}
+		}
+	}
+	return nil
+}
+
+func validatePermission(sch *schema.Schema, typ, perm string) error {
+	d, ok := sch.Definition(typ)
+	if !ok {
+		return &schema.ValidationError{Kind: schema.UnknownDefinition, Definition: typ,
+			Message: fmt.Sprintf("object definition `%s` not found", typ)}
+	}
+	if _, ok := d.Relations[perm]; !ok {
+		return &schema.ValidationError{Kind: schema.UnknownRelation, Definition: typ, Relation: perm,
+			Message: fmt.Sprintf("relation/permission `%s` not found under definition `%s`", perm, typ)}
+	}
+	return nil
+}
+
+// resourceID resolves the resource to an interned object, or to absentResource
+// when no relationship names it (only `self` can then hold).
+func (ev *evaluator) resourceID(o tuple.Object) uint32 {
+	if id, ok := ev.ix.lookupObject(o.Type, o.ID); ok {
+		return id
+	}
+	ev.absentType = ev.ix.types[o.Type]
+	return absentResource
+}
+
+func (ev *evaluator) typeOf(o uint32) uint16 {
+	switch o {
+	case absentResource:
+		return ev.absentType
+	case absentSubject:
+		return ev.subjType
+	}
+	return ev.ix.objNames[o].typ
+}
+
+func (ev *evaluator) outList(o uint32, rel uint16) *relList {
+	if int(o) >= len(ev.ix.nodes) {
+		return nil
+	}
+	return findList(ev.ix.nodes[o].out, rel)
+}
+
+func (ev *evaluator) inList(o uint32, srel uint16) *relList {
+	if int(o) >= len(ev.ix.nodes) {
+		return nil
+	}
+	return findList(ev.ix.nodes[o].in, srel)
+}
+
+// caveat evaluates the caveat carried by edge e.
+func (ev *evaluator) caveat(e *edge) (result, error) {
+	if e.extra == 0 {
+		return yes, nil
+	}
+	x := &ev.ix.extras[e.extra]
+	if x.caveat == "" {
+		return yes, nil
+	}
+	c, ok := ev.p.sch.Caveat(x.caveat)
+	if !ok {
+		return no, &CaveatError{Caveat: x.caveat, Err: errors.New("caveat is not defined in the schema")}
+	}
+	r, err := c.Eval(x.context, ev.ctx.Values, ev.bindings)
+	if err != nil {
+		return no, &CaveatError{Caveat: x.caveat, Err: err}
+	}
+	switch r.Outcome {
+	case caveats.True:
+		return yes, nil
+	case caveats.Conditional:
+		return result{kind: rCond, missing: r.Missing}, nil
+	}
+	return no, nil
+}
+
+// check evaluates relation or permission rel of object o for the evaluator's subject.
+func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
+	if o == ev.subj && rel == ev.subjRel && ev.subjRel != 0 {
+		return yes, nil
+	}
+	typ := ev.typeOf(o)
+	pr := ev.p.rels[relKey{typ, rel}]
+	if pr == nil {
+		return no, nil
+	}
+	key := uint64(o)<<16 | uint64(rel)
+	if r, ok := ev.memo[key]; ok {
+		return r, nil
+	}
+	if ev.onStack[key] {
+		ev.cuts++
+		return no, nil
+	}
+	if ev.depth >= ev.maxDepth {
+		return no, ErrMaxDepth
+	}
+	if ev.onStack == nil {
+		ev.onStack = map[uint64]bool{}
+		ev.memo = map[uint64]result{}
+	}
+	ev.depth++
+	ev.onStack[key] = true
+	cuts := ev.cuts
+	var r result
+	var err error
+	if pr.perm {
+		r, err = ev.expr(pr.expr, o)
+	} else {
+		r, err = ev.direct(o, rel)
+	}
+	delete(ev.onStack, key)
+	ev.depth--
+	if err != nil {
+		return no, err
+	}
+	if ev.cuts == cuts || r.kind == rYes {
+		ev.memo[key] = r
+	}
+	return r, nil
+}
+
+func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
+	l := ev.outList(o, rel)
+	if l == nil {
+		return no, nil
+	}
+	acc := no
+	edges := ev.ix.edges
+	// Relationships naming the subject itself (or its type's wildcard).
+	if ev.subj != absentSubject || ev.hasWild {
+		var fromSubj, fromWild *relList
+		if ev.subj != absentSubject {
+			fromSubj = ev.inList(ev.subj, ev.subjRel)
+		}
+		if ev.hasWild {
+			fromWild = ev.inList(ev.wildcard, 0)
+		}
+		forward := l.direct
+		if ev.subjRel != 0 {
+			forward = l.usersets
+		}
+		if n := lenList(fromSubj) + lenList(fromWild); n < len(forward) {
+			for _, from := range []*relList{fromSubj, fromWild} {
+				if from == nil {
+					continue
+				}
+				for _, id := range from.direct {
+					e := &edges[id]
+					if e.res != o || e.rel != rel || !ev.s.visible(e, ev.now) {
+						continue
+					}
+					if e.subj == ev.subj && e.srel != ev.subjRel {
+						continue
+					}
+					c, err := ev.caveat(e)
+					if err != nil {
+						return no, err
+					}
+					if acc = or(acc, c); acc.kind == rYes {
+						return yes, nil
+					}
+				}
+			}
+		} else {
+			for _, id := range forward {
+				e := &edges[id]
+				if !((e.subj == ev.subj && e.srel == ev.subjRel) || (ev.hasWild && e.subj == ev.wildcard)) || !ev.s.visible(e, ev.now) {
+					continue
+				}
+				c, err := ev.caveat(e)
+				if err != nil {
+					return no, err
+				}
+				if acc = or(acc, c); acc.kind == rYes {
+					return yes, nil
+				}
+			}
+		}
+	}
+	// Usersets: group#member and the like, checked recursively.
+	for _, id := range l.usersets {
+		e := &edges[id]
+		if !ev.s.visible(e, ev.now) {
+			continue
+		}
+		if e.subj == ev.subj && e.srel == ev.subjRel {
+			continue // counted above
+		}
+		c, err := ev.caveat(e)
+		if err != nil {
+			return no, err
+		}
+		if c.kind == rNo {
+			continue
+		}
+		sub, err := ev.check(e.subj, e.srel)
+		if err != nil {
+			return no, err
+		}
+		if acc = or(acc, and(c, sub)); acc.kind == rYes {
+			return yes, nil
+		}
+	}
+	return acc, nil
+}
+
+func lenList(l *relList) int {
+	if l == nil {
+		return 0
+	}
+	return len(l.direct)
+}
+
+func (ev *evaluator) expr(x *pexpr, o uint32) (result, error) {
+	switch x.kind {
+	case schema.ExprUnion:
+		acc := no
+		for _, k := range x.kids {
+			r, err := ev.expr(k, o)
+			if err != nil {
+				return no, err
+			}
+			if acc = or(acc, r); acc.kind == rYes {
+				return yes, nil
+			}
+		}
+		return acc, nil
+	case schema.ExprIntersection:
+		acc := yes
+		for _, k := range x.kids {
+			r, err := ev.expr(k, o)
+			if err != nil {
+				return no, err
+			}
+			if acc = and(acc, r); acc.kind == rNo {
+				return no, nil
+			}
+		}
+		return acc, nil
+	case schema.ExprExclusion:
+		acc, err := ev.expr(x.kids[0], o)
+		if err != nil || acc.kind == rNo {
+			return no, err
+		}
+		for _, k := range x.kids[1:] {
+			r, err := ev.expr(k, o)
+			if err != nil {
+				return no, err
+			}
+			if acc = and(acc, not(r)); acc.kind == rNo {
+				return no, nil
+			}
+		}
+		return acc, nil
+	case schema.ExprRelation:
+		return ev.check(o, x.rel)
+	case schema.ExprSelf:
+		if ev.subjRel == 0 && o == ev.subj && o != absentSubject {
+			return yes, nil
+		}
+		return no, nil
+	case schema.ExprArrow:
+		return ev.arrow(x, o)
+	}
+	return no, nil
+}
+
+func (ev *evaluator) arrow(x *pexpr, o uint32) (result, error) {
+	l := ev.outList(o, x.ts)
+	if l == nil {
+		return no, nil
+	}
+	acc := no
+	if x.all {
+		acc = yes
+	}
+	found := false
+	for _, part := range [][]uint32{l.direct, l.usersets} {
+		for _, id := range part {
+			e := &ev.ix.edges[id]
+			if !ev.s.visible(e, ev.now) {
+				continue
+			}
+			found = true
+			c, err := ev.caveat(e)
+			if err != nil {
+				return no, err
+			}
+			var sub result
+			if c.kind != rNo {
+				if ev.p.rels[relKey{ev.typeOf(e.subj), x.rel}] != nil {
+					if sub, err = ev.check(e.subj, x.rel); err != nil {
+						return no, err
+					}
+				}
+			}
+			if x.all {
+				if acc = and(acc, and(c, sub)); acc.kind == rNo {
+					return no, nil
+				}
+			} else if acc = or(acc, and(c, sub)); acc.kind == rYes {
+				return yes, nil
+			}
+		}
+	}
+	if !found {
+		return no, nil
+	}
+	return acc, nil
+}
+
+// Check decides whether req.Subject has req.Permission on req.Resource under sch.
+// Errors: *schema.ValidationError for unknown types or relations, ErrMaxDepth,
+// *CaveatError.
+func (s *Snapshot) Check(ctx context.Context, sch *schema.Schema, req CheckRequest) (Result, error) {
+	p := s.ix.planFor(sch)
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	return s.checkLocked(p, req)
+}
+
+func (s *Snapshot) checkLocked(p *plan, req CheckRequest) (Result, error) {
+	if err := validatePermission(p.sch, req.Resource.Type, req.Permission); err != nil {
+		return Result{}, err
+	}
+	ev, err := s.newEvaluator(p, &req.Context, req.Subject)
+	if err != nil {
+		return Result{}, err
+	}
+	o := ev.resourceID(req.Resource)
+	if o == absentResource && ev.subj == absentSubject && req.Subject.Object() == req.Resource {
+		ev.subj = absentResource // the absent resource is the subject itself
+	}
+	rel := s.ix.rels[req.Permission] // interned by planFor
+	r, err := ev.check(o, rel)
+	if err != nil {
+		return Result{}, err
+	}
+	return r.public(), nil
+}
+
+// CheckBulk answers several checks on one snapshot; results and errors are per item.
+func (s *Snapshot) CheckBulk(ctx context.Context, sch *schema.Schema, reqs []CheckRequest) ([]Result, []error) {
+	p := s.ix.planFor(sch)
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	results := make([]Result, len(reqs))
+	errs := make([]error, len(reqs))
+	for i, r := range reqs {
+		if i%64 == 0 && ctx.Err() != nil {
+			for j := i; j < len(reqs); j++ {
+				errs[j] = ctx.Err()
+			}
+			break
+		}
+		results[i], errs[i] = s.checkLocked(p, r)
+	}
+	return results, errs
+}

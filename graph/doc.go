@@ -1,0 +1,2 @@
+// Package graph evaluates permissions over an in-memory relationship index.
+package graph
