@@ -1,6 +1,7 @@
 package caveats
 
 import (
+	"fmt"
 	"reflect"
 
 	"github.com/google/cel-go/cel"
@@ -26,61 +27,60 @@ func envOptions() []cel.EnvOption {
 
 // subtreeLibrary declares SpiceDB's map method isSubtreeOf: m.isSubtreeOf(n)
 // holds when every key of m is in n with an equal value, comparing nested
-// maps recursively.
+// maps recursively. Values are compared as Go values, so an int parameter's 1
+// differs from an any parameter's 1.0, as in SpiceDB.
+//
+// Where SpiceDB's implementation panics (a map literal operand, two lists to
+// compare), this one aborts the whole evaluation with evalAbort, as SpiceDB's
+// recovered panic does, rather than returning a CEL error that && or || could
+// absorb.
 func subtreeLibrary() cel.EnvOption {
 	m := cel.MapType(cel.StringType, cel.DynType)
 	return cel.Function("isSubtreeOf",
 		cel.MemberOverload("isSubtreeOf", []*cel.Type{m, m}, cel.BoolType,
 			cel.BinaryBinding(func(lhs, rhs ref.Val) ref.Val {
-				// Like SpiceDB, only maps that came from the context (Go
-				// map[string]any values) are accepted; map literals are not.
 				a, ok := lhs.Value().(map[string]any)
 				if !ok {
-					return types.NewErr("isSubtreeOf: receiver is not a context map")
+					panic(evalAbort("isSubtreeOf: receiver is not a map from the context"))
 				}
 				b, ok := rhs.Value().(map[string]any)
 				if !ok {
-					return types.NewErr("isSubtreeOf: argument is not a context map")
+					panic(evalAbort("isSubtreeOf: argument is not a map from the context"))
 				}
-				sub, err := isSubtree(a, b)
-				if err != nil {
-					return err
-				}
-				return types.Bool(sub)
+				return types.Bool(isSubtree(a, b))
 			}),
 		),
 	)
 }
 
-// isSubtree reports whether every entry of a is in b. Values that Go cannot
-// compare (two lists, for instance) make it an error, where SpiceDB's
-// evaluation fails with a recovered panic.
-func isSubtree(a, b map[string]any) (bool, ref.Val) {
+// evalAbort is raised as a panic to fail an evaluation outright; cel-go's
+// Program.Eval recovers it and returns "internal error: <message>".
+type evalAbort string
+
+func (e evalAbort) Error() string { return string(e) }
+
+// isSubtree reports whether every entry of a is in b.
+func isSubtree(a, b map[string]any) bool {
 	for k, av := range a {
 		bv, ok := b[k]
 		if !ok {
-			return false, nil
+			return false
 		}
 		if am, ok := av.(map[string]any); ok {
 			bm, ok := bv.(map[string]any)
-			if !ok {
-				return false, nil
-			}
-			sub, err := isSubtree(am, bm)
-			if err != nil || !sub {
-				return false, err
+			if !ok || !isSubtree(am, bm) {
+				return false
 			}
 			continue
 		}
 		if av != nil && bv != nil {
-			at, bt := reflect.TypeOf(av), reflect.TypeOf(bv)
-			if at == bt && !at.Comparable() {
-				return false, types.NewErr("isSubtreeOf: cannot compare values of type %s at key `%s`", at, k)
+			if at := reflect.TypeOf(av); at == reflect.TypeOf(bv) && !at.Comparable() {
+				panic(evalAbort(fmt.Sprintf("isSubtreeOf: cannot compare values of type %s at key `%s`", at, k)))
 			}
 		}
 		if av != bv {
-			return false, nil
+			return false
 		}
 	}
-	return true, nil
+	return true
 }

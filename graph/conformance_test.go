@@ -96,6 +96,7 @@ func TestConformance_SpiceDBFiles(t *testing.T) {
 			fx := loadFixture(t, path)
 			runAssertions(t, fx)
 			checkLookupResourcesAgrees(t, fx)
+			checkLookupSubjectsAgrees(t, fx)
 		})
 	}
 }
@@ -205,6 +206,80 @@ func checkLookupResourcesAgrees(t *testing.T, fx fixture) {
 					}
 					if res.Permissionship != gotMap[id] {
 						t.Errorf("%s:%s#%s@%s: Check says %v, LookupResources says %v", def.Name, id, perm, subj, res.Permissionship, gotMap[id])
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkLookupSubjectsAgrees: for every resource and permission, LookupSubjects
+// for each subject type agrees with Check on every known subject of that type:
+// a subject with the permission is found (directly, or through the wildcard
+// without being excluded), and one without it is not found as having it.
+func checkLookupSubjectsAgrees(t *testing.T, fx fixture) {
+	ctx := context.Background()
+	now := time.Now()
+	subjectsByType := map[string]map[string]bool{}
+	resources := map[tuple.Object]bool{}
+	for _, r := range fx.rels {
+		resources[r.Resource] = true
+		if !r.Subject.IsWildcard() && r.Subject.Relation == "" {
+			if subjectsByType[r.Subject.Type] == nil {
+				subjectsByType[r.Subject.Type] = map[string]bool{}
+			}
+			subjectsByType[r.Subject.Type][r.Subject.ID] = true
+		}
+	}
+	for res := range resources {
+		def, _ := fx.sch.Definition(res.Type)
+		for _, perm := range def.Order {
+			for st, ids := range subjectsByType {
+				got, err := fx.snap.LookupSubjects(ctx, fx.sch, graph.LookupSubjectsRequest{
+					Resource: res, Permission: perm, SubjectType: st, Context: graph.Context{Now: now},
+				})
+				if err != nil {
+					t.Errorf("LookupSubjects(%s#%s, %s): %v", res, perm, st, err)
+					continue
+				}
+				concrete := map[string]graph.Permissionship{}
+				var wild *graph.SubjectResult
+				for i := range got {
+					if got[i].ID == "*" {
+						wild = &got[i]
+						continue
+					}
+					concrete[got[i].ID] = got[i].Permissionship
+				}
+				for id := range ids {
+					chk, err := fx.snap.Check(ctx, fx.sch, graph.CheckRequest{
+						Resource: res, Permission: perm, Subject: tuple.Subject{Type: st, ID: id}, Context: graph.Context{Now: now},
+					})
+					if err != nil {
+						t.Errorf("Check(%s#%s@%s:%s): %v", res, perm, st, id, err)
+						continue
+					}
+					viaWild := graph.NoPermission
+					if wild != nil {
+						viaWild = wild.Permissionship
+						for _, ex := range wild.Excluded {
+							if ex.ID == id {
+								if ex.Permissionship == graph.HasPermission {
+									viaWild = graph.NoPermission
+								} else {
+									viaWild = graph.ConditionalPermission
+								}
+							}
+						}
+					}
+					found := concrete[id]
+					if viaWild == graph.HasPermission || found == graph.HasPermission {
+						found = graph.HasPermission
+					} else if viaWild == graph.ConditionalPermission {
+						found = graph.ConditionalPermission
+					}
+					if found != chk.Permissionship {
+						t.Errorf("%s#%s@%s:%s: Check says %v, LookupSubjects says %v (%+v)", res, perm, st, id, chk.Permissionship, found, got)
 					}
 				}
 			}

@@ -51,7 +51,8 @@ func (x *index) first() cursor { return cursor{x: x} }
 func (x *index) insert(e *entry) {
 	x.n++
 	if len(x.chunks) == 0 {
-		x.chunks = append(x.chunks, make([]*entry, 0, 8))
+		x.chunks = append(x.chunks, append(make([]*entry, 0, 8), e))
+		return
 	}
 	ci := x.chunkFor(e.key, false)
 	if ci == len(x.chunks) {

@@ -1,0 +1,713 @@
+// Package memory is an in-memory store with MVCC history, for tests and ephemeral servers.
+package memory
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/store"
+	"github.com/gatehouse-dev/gatehouse/tuple"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock sets the clock used for commit timestamps and for deciding, in
+// writes, whether a relationship has expired. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// Store keeps relationships, their history and the schema in memory. It is safe
+// for concurrent use. Every key ever written has an entry holding its versions,
+// newest first; a version is visible at revisions [created, deleted).
+type Store struct {
+	now  func() time.Time
+	done chan struct{} // closed by Close
+
+	mu     sync.RWMutex
+	closed bool
+	wake   chan struct{} // closed and replaced on every commit
+
+	head   store.Revision
+	headTS time.Time
+	minRev store.Revision // oldest revision still readable
+	minTS  time.Time      // commit time of minRev
+
+	byKey     map[tuple.Key]*entry
+	all       index // every entry, ordered by key
+	byRel     map[typeRel]*index
+	bySubject map[tuple.Object][]*entry
+	expiring  expiryHeap // live versions with an expiration
+	log       []*txn     // committed transactions after minRev, by revision
+	schemas   []store.SchemaVersion
+}
+
+// New returns an empty store at revision 0.
+func New(opts ...Option) *Store {
+	s := &Store{
+		now:       time.Now,
+		done:      make(chan struct{}),
+		wake:      make(chan struct{}),
+		byKey:     make(map[tuple.Key]*entry),
+		byRel:     make(map[typeRel]*index),
+		bySubject: make(map[tuple.Object][]*entry),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+type typeRel struct{ typ, rel string }
+
+// entry is one relationship key and its versions.
+type entry struct {
+	key    tuple.Key
+	latest *version // nil once GC removed every version
+}
+
+// visibleAt returns the version of e visible at rev, if any.
+func (e *entry) visibleAt(rev store.Revision) *version {
+	for v := e.latest; v != nil; v = v.prev {
+		if v.created <= rev {
+			if v.deleted == 0 || v.deleted > rev {
+				return v
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// version is one value of a key. Its caveat and expiration never change after
+// it is created, so they may be read without the lock once it is reachable.
+type version struct {
+	e          *entry
+	caveat     *tuple.Caveat
+	expiration *time.Time
+	created    store.Revision
+	deleted    store.Revision // 0 while live
+	prev       *version
+	heapIdx    int // position in Store.expiring, -1 if absent
+}
+
+func (v *version) live(now time.Time) bool {
+	return v.deleted == 0 && (v.expiration == nil || v.expiration.After(now))
+}
+
+// relationship returns a deep copy of v as a relationship.
+func (v *version) relationship() tuple.Relationship {
+	r := tuple.Relationship{
+		Resource:   v.e.key.Resource,
+		Relation:   v.e.key.Relation,
+		Subject:    v.e.key.Subject,
+		Caveat:     v.caveat,
+		Expiration: v.expiration,
+	}
+	return r.Clone()
+}
+
+// txn is a committed transaction, kept for the change stream until GC.
+type txn struct {
+	rev     store.Revision
+	ts      time.Time
+	updates []logUpdate
+	schema  *string
+}
+
+type logUpdate struct {
+	op       store.Op // OpTouch or OpDelete
+	v        *version // the version written (touch) or deleted (delete)
+	replaced *version // for a touch, the live version it replaced
+}
+
+func keyRel(k tuple.Key) tuple.Relationship {
+	return tuple.Relationship{Resource: k.Resource, Relation: k.Relation, Subject: k.Subject}
+}
+
+// Write implements store.Writer.
+func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, updates []store.Update) (store.Revision, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// Validate and copy the batch before taking the lock.
+	type pending struct {
+		op  store.Op
+		key tuple.Key
+		rel tuple.Relationship
+	}
+	batch := make([]pending, len(updates))
+	seen := make(map[tuple.Key]struct{}, len(updates))
+	for i, u := range updates {
+		switch u.Op {
+		case store.OpCreate, store.OpTouch, store.OpDelete:
+		default:
+			return 0, fmt.Errorf("%w: update %d has unknown operation %v", store.ErrInvalidUpdate, i, u.Op)
+		}
+		k := u.Relationship.Key()
+		if _, dup := seen[k]; dup {
+			return 0, fmt.Errorf("%w: relationship %s appears more than once in the batch", store.ErrInvalidUpdate, keyRel(k).String())
+		}
+		seen[k] = struct{}{}
+		batch[i] = pending{op: u.Op, key: k, rel: u.Relationship.Clone()}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	now := s.now()
+	if err := s.checkPreconditions(preconditions, now); err != nil {
+		return 0, err
+	}
+	for _, p := range batch {
+		if p.op != store.OpCreate {
+			continue
+		}
+		if e := s.byKey[p.key]; e != nil && e.latest != nil && e.latest.live(now) {
+			return 0, &store.AlreadyExistsError{Relationship: p.rel.Clone()}
+		}
+	}
+	t := s.begin(now)
+	for _, p := range batch {
+		if p.op == store.OpDelete {
+			if e := s.byKey[p.key]; e != nil {
+				s.deleteLatest(t, e)
+			}
+			continue
+		}
+		s.touch(t, p.key, p.rel.Caveat, p.rel.Expiration)
+	}
+	s.commit(t)
+	return t.rev, nil
+}
+
+// DeleteMatching implements store.Writer.
+func (s *Store) DeleteMatching(ctx context.Context, preconditions []store.Precondition, f store.Filter, limit int) (store.Revision, int, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, 0, false, store.ErrClosed
+	}
+	now := s.now()
+	if err := s.checkPreconditions(preconditions, now); err != nil {
+		return 0, 0, false, err
+	}
+	var victims []*entry
+	s.scan(f, nil, func(e *entry) bool {
+		if e.latest == nil || !e.latest.live(now) || !f.Matches(keyRel(e.key)) {
+			return true
+		}
+		victims = append(victims, e)
+		return limit <= 0 || len(victims) <= limit
+	})
+	more := false
+	if limit > 0 && len(victims) > limit {
+		victims, more = victims[:limit], true
+	}
+	if len(victims) == 0 {
+		return s.head, 0, false, nil
+	}
+	t := s.begin(now)
+	for _, e := range victims {
+		s.deleteLatest(t, e)
+	}
+	s.commit(t)
+	return t.rev, len(victims), more, nil
+}
+
+func (s *Store) checkPreconditions(ps []store.Precondition, now time.Time) error {
+	for _, p := range ps {
+		found := false
+		s.scan(p.Filter, nil, func(e *entry) bool {
+			found = e.latest != nil && e.latest.live(now) && p.Filter.Matches(keyRel(e.key))
+			return !found
+		})
+		if found != p.MustExist {
+			return &store.PreconditionError{Precondition: p}
+		}
+	}
+	return nil
+}
+
+// begin starts the transaction that will commit as the next revision.
+func (s *Store) begin(now time.Time) *txn {
+	ts := now.Round(0)
+	if ts.Before(s.headTS) {
+		ts = s.headTS
+	}
+	return &txn{rev: s.head + 1, ts: ts}
+}
+
+// commit publishes t and wakes the change streams.
+func (s *Store) commit(t *txn) {
+	s.log = append(s.log, t)
+	s.head, s.headTS = t.rev, t.ts
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+// touch makes a new live version of key (copied in by the caller).
+func (s *Store) touch(t *txn, key tuple.Key, caveat *tuple.Caveat, expiration *time.Time) {
+	e := s.byKey[key]
+	if e == nil {
+		e = &entry{key: key}
+		s.addEntry(e)
+	}
+	var replaced *version
+	if l := e.latest; l != nil && l.deleted == 0 {
+		l.deleted = t.rev
+		s.unexpire(l)
+		replaced = l
+	}
+	v := &version{e: e, caveat: caveat, expiration: expiration, created: t.rev, prev: e.latest, heapIdx: -1}
+	e.latest = v
+	if expiration != nil {
+		heap.Push(&s.expiring, v)
+	}
+	t.updates = append(t.updates, logUpdate{op: store.OpTouch, v: v, replaced: replaced})
+}
+
+// deleteLatest ends e's live version, if it has one.
+func (s *Store) deleteLatest(t *txn, e *entry) {
+	l := e.latest
+	if l == nil || l.deleted != 0 {
+		return
+	}
+	l.deleted = t.rev
+	s.unexpire(l)
+	t.updates = append(t.updates, logUpdate{op: store.OpDelete, v: l})
+}
+
+func (s *Store) unexpire(v *version) {
+	if v.heapIdx >= 0 {
+		heap.Remove(&s.expiring, v.heapIdx)
+	}
+}
+
+func (s *Store) addEntry(e *entry) {
+	s.byKey[e.key] = e
+	s.all.insert(e)
+	tr := typeRel{e.key.Resource.Type, e.key.Relation}
+	x := s.byRel[tr]
+	if x == nil {
+		x = &index{}
+		s.byRel[tr] = x
+	}
+	x.insert(e)
+	obj := e.key.Subject.Object()
+	s.bySubject[obj] = append(s.bySubject[obj], e)
+}
+
+// removeEntry drops e from the indexes except bySubject, which GC rebuilds in bulk.
+func (s *Store) removeEntry(e *entry) bool {
+	if s.byKey[e.key] != e {
+		return false
+	}
+	delete(s.byKey, e.key)
+	s.all.remove(e)
+	tr := typeRel{e.key.Resource.Type, e.key.Relation}
+	if x := s.byRel[tr]; x != nil {
+		x.remove(e)
+		if x.n == 0 {
+			delete(s.byRel, tr)
+		}
+	}
+	return true
+}
+
+// scan calls fn, in key order, for entries after `after` (nil: from the start)
+// that may match f, using the narrowest index f allows, until fn returns false.
+// Callers still check f and the version they need.
+func (s *Store) scan(f store.Filter, after *tuple.Key, fn func(*entry) bool) {
+	from := func(x *index, lo tuple.Key) cursor {
+		if after != nil && store.CompareKeys(*after, lo) >= 0 {
+			return x.seek(*after, true)
+		}
+		return x.seek(lo, false)
+	}
+	x := &s.all
+	if f.ResourceType != "" && f.Relation != "" {
+		if x = s.byRel[typeRel{f.ResourceType, f.Relation}]; x == nil {
+			return
+		}
+	}
+	sub := f.Subject
+	switch {
+	case f.ResourceType != "" && len(f.ResourceIDs) > 0:
+		ids := slices.Clone(f.ResourceIDs)
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			cur := from(x, tuple.Key{Resource: tuple.Object{Type: f.ResourceType, ID: id}, Relation: f.Relation})
+			for e := cur.next(); e != nil && e.key.Resource.Type == f.ResourceType && e.key.Resource.ID == id; e = cur.next() {
+				if !fn(e) {
+					return
+				}
+			}
+		}
+	case sub != nil && sub.Type != "" && sub.ID != "":
+		var sel []*entry
+		for _, e := range s.bySubject[tuple.Object{Type: sub.Type, ID: sub.ID}] {
+			if (after == nil || store.CompareKeys(e.key, *after) > 0) && f.Matches(keyRel(e.key)) {
+				sel = append(sel, e)
+			}
+		}
+		slices.SortFunc(sel, func(a, b *entry) int { return store.CompareKeys(a.key, b.key) })
+		for _, e := range sel {
+			if !fn(e) {
+				return
+			}
+		}
+	case f.ResourceType != "":
+		cur := from(x, tuple.Key{Resource: tuple.Object{Type: f.ResourceType, ID: f.ResourceIDPrefix}, Relation: f.Relation})
+		for e := cur.next(); e != nil && e.key.Resource.Type == f.ResourceType && strings.HasPrefix(e.key.Resource.ID, f.ResourceIDPrefix); e = cur.next() {
+			if !fn(e) {
+				return
+			}
+		}
+	default:
+		cur := from(x, tuple.Key{})
+		for e := cur.next(); e != nil; e = cur.next() {
+			if !fn(e) {
+				return
+			}
+		}
+	}
+}
+
+// HeadRevision implements store.Reader.
+func (s *Store) HeadRevision(ctx context.Context) (store.Revision, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	return s.head, nil
+}
+
+func (s *Store) checkRevision(rev store.Revision) error {
+	if rev < s.minRev || rev > s.head {
+		return fmt.Errorf("%w: revision %d is outside the retained range [%d, %d]", store.ErrRevisionUnavailable, rev, s.minRev, s.head)
+	}
+	return nil
+}
+
+// Read implements store.Reader.
+func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, page store.Page) ([]tuple.Relationship, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	if err := s.checkRevision(rev); err != nil {
+		return nil, err
+	}
+	var out []tuple.Relationship
+	s.scan(f, page.After, func(e *entry) bool {
+		if !f.Matches(keyRel(e.key)) {
+			return true
+		}
+		if v := e.visibleAt(rev); v != nil {
+			out = append(out, v.relationship())
+		}
+		return page.Limit <= 0 || len(out) < page.Limit
+	})
+	return out, nil
+}
+
+// Snapshot implements store.Loader. It calls fn outside the lock, so a slow fn
+// does not hold up writers.
+func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error) (store.Revision, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return 0, store.ErrClosed
+	}
+	rev := s.head
+	live := make([]*version, 0, len(s.byKey))
+	for cur := s.all.first(); ; {
+		e := cur.next()
+		if e == nil {
+			break
+		}
+		if v := e.latest; v != nil && v.deleted == 0 {
+			live = append(live, v)
+		}
+	}
+	s.mu.RUnlock()
+	for i, v := range live {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return rev, err
+			}
+		}
+		if err := fn(v.relationship()); err != nil {
+			return rev, err
+		}
+	}
+	return rev, nil
+}
+
+// changeBatch bounds how many changes Changes copies per lock acquisition.
+const changeBatch = 64
+
+// Changes implements store.Watcher. It waits on a channel that every commit
+// closes, so a waiting stream wakes as soon as something is written.
+func (s *Store) Changes(ctx context.Context, after store.Revision, fn func(store.Change) error) error {
+	cursor := after
+	for first := true; ; first = false {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.mu.RLock()
+		if s.closed {
+			s.mu.RUnlock()
+			return store.ErrClosed
+		}
+		if cursor < s.minRev || (first && cursor > s.head) {
+			err := fmt.Errorf("%w: changes after revision %d: retained range is [%d, %d]", store.ErrRevisionUnavailable, cursor, s.minRev, s.head)
+			s.mu.RUnlock()
+			return err
+		}
+		batch := s.changesAfter(cursor, changeBatch)
+		wake := s.wake
+		s.mu.RUnlock()
+
+		for _, c := range batch {
+			if err := fn(c); err != nil {
+				return err
+			}
+			cursor = c.Revision
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return store.ErrClosed
+		}
+	}
+}
+
+// changesAfter copies up to max changes after rev out of the log.
+func (s *Store) changesAfter(rev store.Revision, max int) []store.Change {
+	i := sort.Search(len(s.log), func(i int) bool { return s.log[i].rev > rev })
+	ts := s.log[i:min(len(s.log), i+max)]
+	out := make([]store.Change, len(ts))
+	for j, t := range ts {
+		c := store.Change{Revision: t.rev, Timestamp: t.ts}
+		if len(t.updates) > 0 {
+			c.Updates = make([]store.Update, len(t.updates))
+			for k, u := range t.updates {
+				c.Updates[k] = store.Update{Op: u.op, Relationship: u.v.relationship()}
+			}
+		}
+		if t.schema != nil {
+			text := *t.schema
+			c.Schema = &text
+		}
+		out[j] = c
+	}
+	return out
+}
+
+// WriteSchema implements store.SchemaStore.
+func (s *Store) WriteSchema(ctx context.Context, text string) (store.Revision, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	t := s.begin(s.now())
+	t.schema = &text
+	s.commit(t)
+	s.schemas = append(s.schemas, store.SchemaVersion{Revision: t.rev, Timestamp: t.ts, Text: text})
+	return t.rev, nil
+}
+
+// ReadSchema implements store.SchemaStore.
+func (s *Store) ReadSchema(ctx context.Context) (store.SchemaVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return store.SchemaVersion{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.SchemaVersion{}, store.ErrClosed
+	}
+	if len(s.schemas) == 0 {
+		return store.SchemaVersion{}, nil
+	}
+	return s.schemas[len(s.schemas)-1], nil
+}
+
+// SchemaHistory implements store.SchemaStore.
+func (s *Store) SchemaHistory(ctx context.Context) ([]store.SchemaVersion, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	out := slices.Clone(s.schemas)
+	slices.Reverse(out)
+	return out, nil
+}
+
+// GC implements store.Collector.
+func (s *Store) GC(ctx context.Context, before time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+
+	// The new oldest readable revision: the first committed at or after
+	// before, else the head.
+	m, mTS := s.minRev, s.minTS
+	if mTS.Before(before) && len(s.log) > 0 {
+		i := sort.Search(len(s.log), func(i int) bool { return !s.log[i].ts.Before(before) })
+		t := s.log[min(i, len(s.log)-1)]
+		m, mTS = t.rev, t.ts
+	}
+	k := sort.Search(len(s.log), func(i int) bool { return s.log[i].rev > m })
+
+	// Versions deleted at or before m are visible at no readable revision; they
+	// are the oldest of their entries, so cut each entry's chain there.
+	touched := make(map[*entry]struct{})
+	for _, t := range s.log[:k] {
+		for _, u := range t.updates {
+			if u.op == store.OpDelete || u.replaced != nil {
+				touched[u.v.e] = struct{}{}
+			}
+		}
+	}
+	removed := 0
+	var emptied []*entry
+	for e := range touched {
+		var newer *version
+		v := e.latest
+		for v != nil && (v.deleted == 0 || v.deleted > m) {
+			newer, v = v, v.prev
+		}
+		if v == nil {
+			continue
+		}
+		if newer == nil {
+			e.latest = nil
+			emptied = append(emptied, e)
+		} else {
+			newer.prev = nil
+		}
+		for ; v != nil; v = v.prev {
+			removed++
+		}
+	}
+
+	// Expired live versions go regardless of history: writes already treat
+	// them as absent and evaluation hides them.
+	for len(s.expiring) > 0 && !s.expiring[0].expiration.After(before) {
+		v := heap.Pop(&s.expiring).(*version)
+		e := v.e
+		e.latest = v.prev
+		removed++
+		if e.latest == nil {
+			emptied = append(emptied, e)
+		}
+	}
+
+	if len(emptied) > 0 {
+		subjects := make(map[tuple.Object]struct{})
+		for _, e := range emptied {
+			if s.removeEntry(e) {
+				subjects[e.key.Subject.Object()] = struct{}{}
+			}
+		}
+		for obj := range subjects {
+			kept := slices.DeleteFunc(s.bySubject[obj], func(e *entry) bool { return s.byKey[e.key] != e })
+			if len(kept) == 0 {
+				delete(s.bySubject, obj)
+			} else {
+				s.bySubject[obj] = slices.Clip(kept)
+			}
+		}
+	}
+
+	if k > 0 {
+		s.log = slices.Clone(s.log[k:])
+	}
+	s.minRev, s.minTS = m, mTS
+	return removed, nil
+}
+
+// Close implements store.Store. Waiting Changes calls return store.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.byKey, s.byRel, s.bySubject = nil, nil, nil
+	s.all, s.expiring, s.log, s.schemas = index{}, nil, nil, nil
+	return nil
+}
+
+// expiryHeap orders versions by expiration, soonest first.
+type expiryHeap []*version
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expiration.Before(*h[j].expiration) }
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+
+func (h *expiryHeap) Push(x any) {
+	v := x.(*version)
+	v.heapIdx = len(*h)
+	*h = append(*h, v)
+}
+
+func (h *expiryHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	old[len(old)-1] = nil
+	v.heapIdx = -1
+	*h = old[:len(old)-1]
+	return v
+}
