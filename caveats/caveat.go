@@ -12,13 +12,6 @@ import (
 	"github.com/google/cel-go/interpreter"
 )
 
-// CostLimit bounds the CEL cost of one evaluation; Eval fails with
-// ErrCostLimit beyond it. SpiceDB sets no limit on caveats; this one is far
-// above what realistic caveats use (a comparison costs about 1, a
-// comprehension about 3 per element) but stops runaway nested
-// comprehensions.
-const CostLimit uint64 = 1_000_000
-
 // MaxExpressionSize is the largest expression accepted, in bytes after
 // trimming surrounding space, as in SpiceDB.
 const MaxExpressionSize = 100_000
@@ -154,7 +147,7 @@ func (cc *Compiler) Compile(name, expr string, params []Param) (*Caveat, error) 
 	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) {
 		return fail(0, 0, "caveat expression must result in a boolean value: found `%s`", out.String())
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(CostLimit))
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.CustomDecoratorV2(meterLoops(loopWeights(ast))))
 	if err != nil {
 		return fail(0, 0, "plan expression: %v", err)
 	}
@@ -281,6 +274,7 @@ type activation struct {
 	vals     []any
 	set      []bool
 	unknowns []*interpreter.AttributePattern
+	cost     uint64 // comprehension work so far; see CostLimit
 }
 
 var _ interpreter.PartialActivation = (*activation)(nil)
@@ -312,5 +306,6 @@ func (a *activation) release() {
 	clear(a.set)
 	clear(a.unknowns)
 	a.unknowns = a.unknowns[:0]
+	a.cost = 0
 	a.c.acts.Put(a)
 }

@@ -87,10 +87,13 @@ func resolveType(t TypeRef) (paramType, error) {
 		if err != nil {
 			return paramType{}, err
 		}
+		// Elements of type any need no conversion, so the value is used as
+		// is instead of copied.
+		passThrough := t.Args[0].Name == "any"
 		if t.Name == "list" {
-			ct, base = cel.ListType(elem.cel), listConverter(elem.convert)
+			ct, base = cel.ListType(elem.cel), listConverter(elem.convert, passThrough)
 		} else {
-			ct, base = cel.MapType(cel.StringType, elem.cel), mapConverter(elem.convert)
+			ct, base = cel.MapType(cel.StringType, elem.cel), mapConverter(elem.convert, passThrough)
 		}
 	default:
 		return paramType{}, fmt.Errorf("unknown type `%s`", t.Name)
@@ -267,11 +270,14 @@ func convertIPAddress(v any) (any, error) {
 	}
 }
 
-func listConverter(elem converter) converter {
+func listConverter(elem converter, passThrough bool) converter {
 	return func(v any) (any, error) {
 		items, ok := v.([]any)
 		if !ok {
 			return nil, fmt.Errorf("list requires a list, found: %T", v)
+		}
+		if passThrough {
+			return items, nil
 		}
 		out := make([]any, len(items))
 		for i, item := range items {
@@ -285,11 +291,14 @@ func listConverter(elem converter) converter {
 	}
 }
 
-func mapConverter(elem converter) converter {
+func mapConverter(elem converter, passThrough bool) converter {
 	return func(v any) (any, error) {
 		entries, ok := v.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("map requires a map, found: %T", v)
+		}
+		if passThrough {
+			return entries, nil
 		}
 		out := make(map[string]any, len(entries))
 		for k, item := range entries {

@@ -244,7 +244,11 @@ func toError(err error) error {
 	}
 	var ce compiler.WithContextError
 	if errors.As(err, &ce) {
-		return &Error{Message: stripPosition(ce.BaseCompilerError.Error())}
+		e := &Error{Message: ce.BaseMessage}
+		if line, col, perr := ce.SourceRange.Start().LineAndColumn(); perr == nil {
+			e.Line, e.Column = line+1, col+1
+		}
+		return e
 	}
 	return &Error{Message: msg}
 }

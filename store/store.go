@@ -204,8 +204,8 @@ func (e *PreconditionError) Unwrap() error { return ErrPreconditionFailed }
 //
 // Writes treat a relationship that has expired (by the store's clock) as absent:
 // CREATE replaces it, preconditions do not see it and DeleteMatching neither
-// deletes nor counts it; GC removes it later. Preconditions are checked against
-// the state before the transaction's own updates.
+// deletes nor counts it; GC removes it later. Preconditions are checked first,
+// against the state before the transaction's own updates.
 type Writer interface {
 	// Write applies updates atomically after checking preconditions, returning
 	// the new revision. Every successful Write creates a revision, even one that
