@@ -55,7 +55,8 @@ type Compiler struct {
 	base *cel.Env
 }
 
-// NewCompiler builds the base CEL environment.
+// NewCompiler builds the base CEL environment. It fails only if cel-go
+// rejects the environment options, which would be a bug.
 func NewCompiler() (*Compiler, error) {
 	env, err := cel.NewEnv(envOptions()...)
 	if err != nil {
@@ -78,9 +79,9 @@ type Caveat struct {
 	acts     sync.Pool      // *activation
 }
 
-// Compile compiles a caveat definition. It returns a *CompileError if a
-// parameter is malformed, the expression does not compile, or its result is
-// not bool.
+// Compile compiles a caveat definition. It returns a *CompileError if there
+// are no parameters or one is malformed, the expression does not compile, or
+// its result is not bool.
 func Compile(name, expr string, params []Param) (*Caveat, error) {
 	c, err := NewCompiler()
 	if err != nil {
@@ -96,6 +97,11 @@ func (cc *Compiler) Compile(name, expr string, params []Param) (*Caveat, error) 
 	}
 	if len(strings.TrimSpace(expr)) > MaxExpressionSize {
 		return fail(0, 0, "caveat expression provided exceeds maximum allowed size of %d characters", MaxExpressionSize)
+	}
+
+	if len(params) == 0 {
+		// As SpiceDB's schema compiler requires.
+		return fail(0, 0, "caveat `%s` must have at least one parameter defined", name)
 	}
 
 	c := &Caveat{
@@ -242,6 +248,8 @@ func (c *Caveat) Eval(relContext, reqContext map[string]any, b *Bindings) (Resul
 		return Result{}, &EvalError{Caveat: c.name, Err: err}
 	}
 	switch v := out.(type) {
+	case nil:
+		return Result{}, &EvalError{Caveat: c.name, Err: errors.New("caveat evaluated to no value")}
 	case types.Bool:
 		if v {
 			return Result{Outcome: True}, nil

@@ -51,7 +51,8 @@ func TestCompile_Errors(t *testing.T) {
 		{"type mismatch", "a == 'x'", intA, 1, 3, "found no matching overload for '_==_'"},
 		{"not bool", "a + 1", intA, 0, 0, "must result in a boolean value: found `int`"},
 		{"dyn result", "x", []Param{{"x", typ("any")}}, 0, 0, "found `dyn`"},
-		{"empty", "", nil, 0, 0, "Syntax error"},
+		{"empty", "", intA, 0, 0, "Syntax error"},
+		{"no parameters", "true", nil, 0, 0, "must have at least one parameter defined"},
 		{"unknown type", "true", []Param{{"a", typ("integer")}}, 0, 0, "unknown type `integer`"},
 		{"list without element", "true", []Param{{"a", typ("list")}}, 0, 0, "requires 1 generic types; found 0"},
 		{"map with two", "true", []Param{{"a", typ("map", typ("string"), typ("int"))}}, 0, 0, "requires 1 generic types; found 2"},
@@ -59,7 +60,7 @@ func TestCompile_Errors(t *testing.T) {
 		{"bad nested type", "true", []Param{{"a", typ("list", typ("nope"))}}, 0, 0, "unknown type `nope`"},
 		{"duplicate", "true", []Param{{"a", typ("int")}, {"a", typ("string")}}, 0, 0, "duplicate parameter `a`"},
 		{"no name", "true", []Param{{"", typ("int")}}, 0, 0, "has no name"},
-		{"too large", strings.Repeat("true && ", MaxExpressionSize/8) + "true", nil, 0, 0, "exceeds maximum allowed size"},
+		{"too large", strings.Repeat("true && ", MaxExpressionSize/8) + "true", intA, 0, 0, "exceeds maximum allowed size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestCompile_Errors(t *testing.T) {
 func TestCompile_LargeExpressionWithinLimit(t *testing.T) {
 	// Surrounding space does not count toward the limit.
 	expr := strings.Repeat(" ", MaxExpressionSize) + "true" + strings.Repeat("\n", 10)
-	c := mustCompile(t, expr)
+	c := mustCompile(t, expr, Param{"a", typ("int")})
 	if res, err := c.Eval(nil, nil, nil); err != nil || res.Outcome != True {
 		t.Fatalf("Eval = %v, %v", res, err)
 	}
@@ -285,7 +286,7 @@ func TestEval_RuntimeErrors(t *testing.T) {
 		{name: "bad cidr", params: p("ip", typ("ipaddress")), expr: "ip.in_cidr('1.2.3.4')", req: ctx{"ip": "1.2.3.4"}, errContain: "invalid CIDR string: `1.2.3.4`"},
 		{name: "index out of range", params: p("l", typ("list", typ("int"))), expr: "l[3] == 1", req: ctx{"l": []any{}}, errContain: "index out of bounds: 3"},
 		{name: "uint arithmetic", params: p("u", typ("uint")), expr: "u + 1 > 1", req: ctx{"u": 1.0}, errContain: "no such overload"},
-		{name: "bad timestamp literal", params: nil, expr: "timestamp('yesterday') < timestamp('2030-01-01T00:00:00Z')", errContain: "evaluation error for caveat `test`"},
+		{name: "bad timestamp literal", params: p("i", typ("int")), expr: "timestamp('yesterday') < timestamp('2030-01-01T00:00:00Z')", errContain: "evaluation error for caveat `test`"},
 		{name: "subtree of literal", params: p("m", typ("map", typ("any"))), expr: "m.isSubtreeOf({'a': 1}) || true", req: ctx{"m": ctx{}}, errContain: "isSubtreeOf"},
 	})
 }

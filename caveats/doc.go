@@ -23,9 +23,12 @@
 //     m[?'foo'].orValue(default).
 //   - Other run-time failures (division by zero, an invalid CIDR string given
 //     to in_cidr) are evaluation errors too.
+//   - ipaddress values have the method in_cidr(string) bool, and maps the
+//     method isSubtreeOf(map) bool, as in SpiceDB.
 //
 // Gatehouse adds two things SpiceDB does not have. The reserved parameters
 // caller, resource and subject are bound by the server through Bindings and
 // never from a request or relationship context. Evaluation is bounded by
-// CostLimit, where SpiceDB evaluates caveats without a cost limit.
+// CostLimit, where SpiceDB evaluates caveats without a cost limit; the limit
+// is gatehouse's own, because cel-go's cost tracker is too slow to use.
 package caveats

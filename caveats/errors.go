@@ -23,6 +23,7 @@ type CompileError struct {
 	Message      string
 }
 
+// Error returns the message with the caveat name and, if known, line:column.
 func (e *CompileError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("caveat `%s`: %d:%d: %s", e.Caveat, e.Line, e.Column, e.Message)
@@ -40,6 +41,7 @@ type EvalError struct {
 	Err    error
 }
 
+// Error words the failure as SpiceDB does.
 func (e *EvalError) Error() string {
 	if e.Param != "" {
 		return fmt.Sprintf("type error for parameters for caveat `%s`: could not convert context parameter `%s`: %v", e.Caveat, e.Param, e.Err)
@@ -47,4 +49,5 @@ func (e *EvalError) Error() string {
 	return fmt.Sprintf("evaluation error for caveat `%s`: %v", e.Caveat, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *EvalError) Unwrap() error { return e.Err }

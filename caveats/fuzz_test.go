@@ -97,6 +97,11 @@ func FuzzEval(f *testing.F) {
 			return
 		}
 		got.Message, want.Message = "", ""
+		if got.Kind == "param" && want.Kind == "param" {
+			// With several bad values SpiceDB names whichever its map
+			// iteration meets first; this package names the first declared.
+			got.Param, want.Param = "", ""
+		}
 		if got.String() != want.String() {
 			t.Fatalf("%q rel=%s req=%s\n got %v\nwant %v (SpiceDB)", expr, relJSON, reqJSON, got, want)
 		}

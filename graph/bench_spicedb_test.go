@@ -151,6 +151,12 @@ func newGatehouse(b testing.TB, schemaText string, rels iter.Seq[tuple.Relations
 	if err != nil {
 		b.Fatalf("compile schema: %v", err)
 	}
+	return sch, loadIndex(b, rels)
+}
+
+// loadIndex loads rels into a fresh index at revision 1, in batches of 10,000.
+func loadIndex(b testing.TB, rels iter.Seq[tuple.Relationship]) *graph.Index {
+	b.Helper()
 	ix := graph.NewIndex()
 	batch := make([]tuple.Relationship, 0, 10000)
 	for r := range rels {
@@ -165,7 +171,7 @@ func newGatehouse(b testing.TB, schemaText string, rels iter.Seq[tuple.Relations
 	if err := ix.Load(1, batch); err != nil {
 		b.Fatal(err)
 	}
-	return sch, ix
+	return ix
 }
 
 // spicedbLookupServer serves SpiceDB's v1 PermissionsService in-process over

@@ -18,6 +18,7 @@ import (
 	core "github.com/authzed/spicedb/pkg/proto/core/v1"
 	devinterface "github.com/authzed/spicedb/pkg/proto/developer/v1"
 	sdbtuple "github.com/authzed/spicedb/pkg/tuple"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -32,6 +33,14 @@ var requestContexts = []string{"", `{"x":20,"who":"u1"}`, `{"x":3,"allowed":["u1
 // absentUser is a user no relationship names; only wildcards can reach it.
 const absentUser = "nobody"
 
+// spiceTimeout bounds one SpiceDB call: on cyclic data SpiceDB searches
+// exponentially many paths before it fails with max depth.
+const spiceTimeout = 3 * time.Second
+
+// maxTimeouts is how many SpiceDB calls of one case may time out before the
+// case stops querying SpiceDB.
+const maxTimeouts = 2
+
 // maxReported bounds the mismatches printed per subtest; the rest are counted.
 const maxReported = 6
 
@@ -43,6 +52,7 @@ type diffStats struct {
 	rejected  int
 	queries   int
 	maxDepth  int
+	timeouts  int
 	depthLogs int
 }
 
@@ -58,6 +68,8 @@ type diffCase struct {
 	replay string // how to run only this case
 	schema string
 	rels   []string
+	// lookupContexts indexes requestContexts for lookups; nil means all.
+	lookupContexts []int
 }
 
 func (c diffCase) header() string {
@@ -88,9 +100,13 @@ type diffEnv struct {
 	subjects []tuple.Subject
 	contexts []map[string]any
 	structs  []*structpb.Struct
+	// lookupContexts indexes the request contexts lookups use: all of them
+	// would make lookups the bulk of the running time.
+	lookupContexts []int
+	timeouts       int
 }
 
-var fullyConsistent = &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}
+var diffConsistency = &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}
 
 // errRejected: both SpiceDB and gatehouse refused the case's schema or relationships.
 var errRejected = errors.New("case rejected by both engines")
@@ -191,6 +207,12 @@ func loadCase(t *testing.T, c diffCase, stats *diffStats) (*diffEnv, error) {
 		env.structs = append(env.structs, st)
 	}
 	env.universe(rels)
+	env.lookupContexts = c.lookupContexts
+	if env.lookupContexts == nil {
+		for i := range requestContexts {
+			env.lookupContexts = append(env.lookupContexts, i)
+		}
+	}
 	return env, nil
 }
 
@@ -261,33 +283,79 @@ func ctxLabel(i int) string {
 	return " with context " + requestContexts[i]
 }
 
-func objRef(o tuple.Object) *v1.ObjectReference {
+func diffObjRef(o tuple.Object) *v1.ObjectReference {
 	return &v1.ObjectReference{ObjectType: o.Type, ObjectId: o.ID}
 }
 
-func subjRef(s tuple.Subject) *v1.SubjectReference {
+func diffSubjRef(s tuple.Subject) *v1.SubjectReference {
 	return &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: s.Type, ObjectId: s.ID}, OptionalRelation: s.Relation}
 }
 
-// answer is one engine's answer to a query in canonical form.
-type answer struct {
+// spiceCall gives one SpiceDB call its timeout. It reports false, without a
+// context, once the case has seen maxTimeouts timeouts.
+func (env *diffEnv) spiceCall(ctx context.Context) (context.Context, context.CancelFunc, bool) {
+	if env.timeouts >= maxTimeouts {
+		return nil, nil, false
+	}
+	c, cancel := context.WithTimeout(ctx, spiceTimeout)
+	return c, cancel, true
+}
+
+// timedOut reports (and counts) a SpiceDB call that ran out of time.
+func (env *diffEnv) timedOut(err error) bool {
+	if status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
+		env.timeouts++
+		return true
+	}
+	return false
+}
+
+func isMaxDepth(msg string) bool {
+	return strings.Contains(msg, "max depth") || strings.Contains(msg, "MAXIMUM_DEPTH")
+}
+
+// diffAnswer is one engine's answer to a query in canonical form.
+type diffAnswer struct {
 	canon  string // compared
 	detail string // shown, e.g. an error message
 }
 
-func (a answer) String() string {
+func (a diffAnswer) String() string {
 	if a.detail != "" {
 		return a.canon + " (" + a.detail + ")"
 	}
 	return a.canon
 }
 
-func errAnswer(err error) answer {
-	return answer{canon: "ERROR", detail: status.Convert(err).Message()}
+func errAnswer(err error) diffAnswer {
+	return diffAnswer{canon: "ERROR", detail: status.Convert(err).Message()}
 }
 
-func isMaxDepth(msg string) bool {
-	return strings.Contains(msg, "max depth") || strings.Contains(msg, "MAXIMUM_DEPTH")
+// setAnswer renders a lookup result: id -> permissionship (and exclusions).
+func setAnswer(m map[string]string) diffAnswer {
+	out := make([]string, 0, len(m))
+	for id, p := range m {
+		out = append(out, id+":"+p)
+	}
+	sort.Strings(out)
+	return diffAnswer{canon: "[" + strings.Join(out, " ") + "]"}
+}
+
+// differing lists the ids two lookup results disagree on.
+func differing(a, b map[string]string) []string {
+	var out []string
+	for id, p := range a {
+		if b[id] != p {
+			out = append(out, id)
+		}
+	}
+	for id := range b {
+		if _, ok := a[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func permAnswer(p graph.Permissionship, missing []string) string {
@@ -334,38 +402,49 @@ func shortPerm(p graph.Permissionship) string {
 	return "NO"
 }
 
-// reporter collects the mismatches of one subtest and reports them once, with
-// the case, so that each failure is self-contained.
-type reporter struct {
+// diffReporter collects the mismatches of one subtest and reports them once,
+// with the case, so that each failure is self-contained.
+type diffReporter struct {
 	env      *diffEnv
 	what     string
 	compared int
 	lines    []string
 	n        int
 	depth    []string
+	timeouts int
 }
 
-func (r *reporter) compare(query string, spicedb, gatehouse answer) {
+// compare records one comparison; explain, if not nil, adds detail to a
+// reported mismatch (it may query both engines again).
+func (r *diffReporter) compare(query string, spicedb, gatehouse diffAnswer, explain func() string) {
 	r.compared++
 	if spicedb.canon == gatehouse.canon {
 		return
 	}
 	r.n++
 	if len(r.lines) < maxReported {
-		r.lines = append(r.lines, fmt.Sprintf("%s\n    SpiceDB:   %s\n    gatehouse: %s", query, spicedb, gatehouse))
+		line := fmt.Sprintf("%s\n    SpiceDB:   %s\n    gatehouse: %s", query, spicedb, gatehouse)
+		if explain != nil {
+			if e := explain(); e != "" {
+				line += "\n    " + strings.ReplaceAll(e, "\n", "\n    ")
+			}
+		}
+		r.lines = append(r.lines, line)
 	}
 }
 
 // skipDepth records a query SpiceDB answered with a max-depth error.
-func (r *reporter) skipDepth(query string, gatehouse answer) {
+func (r *diffReporter) skipDepth(query string, gatehouse diffAnswer) {
 	r.depth = append(r.depth, fmt.Sprintf("%s: gatehouse says %s", query, gatehouse))
 }
 
-func (r *reporter) done(t *testing.T) {
+func (r *diffReporter) done(t *testing.T) {
 	t.Helper()
+	t.Logf("%d queries compared, %d skipped for SpiceDB max depth, %d for SpiceDB timeouts", r.compared, len(r.depth), r.timeouts)
 	r.env.stats.add(func(s *diffStats) {
 		s.queries += r.compared
 		s.maxDepth += len(r.depth)
+		s.timeouts += r.timeouts
 		for _, d := range r.depth {
 			if s.depthLogs < 20 {
 				s.depthLogs++
@@ -387,7 +466,7 @@ func (r *reporter) done(t *testing.T) {
 // and request context, in bulk on both sides.
 func (env *diffEnv) compareChecks(t *testing.T) {
 	ctx := t.Context()
-	rep := &reporter{env: env, what: "Check"}
+	rep := &diffReporter{env: env, what: "Check"}
 	defer rep.done(t)
 	type item struct {
 		req   graph.CheckRequest
@@ -414,114 +493,118 @@ func (env *diffEnv) compareChecks(t *testing.T) {
 	}
 	results, errs := env.snap.CheckBulk(ctx, env.sch, reqs)
 
-	const chunk = 2000
+	const chunk = 1000
 	for start := 0; start < len(items); start += chunk {
 		part := items[start:min(start+chunk, len(items))]
-		breq := &v1.CheckBulkPermissionsRequest{Consistency: fullyConsistent}
+		breq := &v1.CheckBulkPermissionsRequest{Consistency: diffConsistency}
 		for _, it := range part {
 			breq.Items = append(breq.Items, &v1.CheckBulkPermissionsRequestItem{
-				Resource: objRef(it.req.Resource), Permission: it.req.Permission, Subject: subjRef(it.req.Subject), Context: env.structs[it.ctx],
+				Resource: diffObjRef(it.req.Resource), Permission: it.req.Permission, Subject: diffSubjRef(it.req.Subject), Context: env.structs[it.ctx],
 			})
 		}
-		resp, err := env.client.CheckBulkPermissions(ctx, breq)
+		cctx, cancel, ok := env.spiceCall(ctx)
+		if !ok {
+			rep.timeouts += len(part)
+			continue
+		}
+		resp, err := env.client.CheckBulkPermissions(cctx, breq)
+		cancel()
+		if env.timedOut(err) {
+			rep.timeouts += len(part)
+			continue
+		}
 		if err != nil {
 			t.Fatalf("%s\nSpiceDB CheckBulkPermissions: %v", env.c.header(), err)
 		}
 		for i, pair := range resp.GetPairs() {
 			it := items[start+i]
-			var got answer
+			var got diffAnswer
 			if errs[start+i] != nil {
 				got = errAnswer(errs[start+i])
 			} else {
-				got = answer{canon: permAnswer(results[start+i].Permissionship, results[start+i].Missing)}
+				got = diffAnswer{canon: permAnswer(results[start+i].Permissionship, results[start+i].Missing)}
 			}
-			var want answer
+			var want diffAnswer
 			if e := pair.GetError(); e != nil {
 				if isMaxDepth(e.GetMessage()) {
 					rep.skipDepth(it.query, got)
 					continue
 				}
-				want = answer{canon: "ERROR", detail: e.GetMessage()}
+				want = diffAnswer{canon: "ERROR", detail: e.GetMessage()}
 			} else {
 				r := pair.GetItem()
-				want = answer{canon: spiceCheckAnswer(r.GetPermissionship(), r.GetPartialCaveatInfo())}
+				want = diffAnswer{canon: spiceCheckAnswer(r.GetPermissionship(), r.GetPartialCaveatInfo())}
 			}
-			if want.canon != got.canon {
-				want.detail = env.singleCheck(ctx, it.req, it.ctx, want)
-			}
-			rep.compare(it.query, want, got)
+			rep.compare(it.query, want, got, func() string {
+				single := env.spiceCheck(ctx, it.req, it.ctx)
+				if single == want.canon {
+					return ""
+				}
+				return "SpiceDB CheckPermission (not bulk) says " + single
+			})
 		}
 	}
 }
 
-// singleCheck asks SpiceDB's CheckPermission for a query the bulk API answered
-// with bulk, to tell a bulk-only SpiceDB quirk from a gatehouse bug.
-func (env *diffEnv) singleCheck(ctx context.Context, req graph.CheckRequest, ci int, bulk answer) string {
-	resp, err := env.client.CheckPermission(ctx, &v1.CheckPermissionRequest{
-		Consistency: fullyConsistent, Resource: objRef(req.Resource), Permission: req.Permission,
-		Subject: subjRef(req.Subject), Context: env.structs[ci],
+// spiceCheck asks SpiceDB's CheckPermission, for explanations.
+func (env *diffEnv) spiceCheck(ctx context.Context, req graph.CheckRequest, ci int) string {
+	cctx, cancel, ok := env.spiceCall(ctx)
+	if !ok {
+		return "(not asked: SpiceDB timed out before)"
+	}
+	defer cancel()
+	resp, err := env.client.CheckPermission(cctx, &v1.CheckPermissionRequest{
+		Consistency: diffConsistency, Resource: diffObjRef(req.Resource), Permission: req.Permission,
+		Subject: diffSubjRef(req.Subject), Context: env.structs[ci],
 	})
-	var single string
 	if err != nil {
-		single = "ERROR: " + status.Convert(err).Message()
-	} else {
-		single = spiceCheckAnswer(resp.GetPermissionship(), resp.GetPartialCaveatInfo())
+		env.timedOut(err)
+		return "ERROR (" + status.Convert(err).Message() + ")"
 	}
-	if single == bulk.canon {
-		return bulk.detail
+	return spiceCheckAnswer(resp.GetPermissionship(), resp.GetPartialCaveatInfo())
+}
+
+// explainByCheck shows how both engines answer Check for each subject on the
+// resources a lookup disagrees about.
+func (env *diffEnv) explainByCheck(ctx context.Context, reqs []graph.CheckRequest, ci int) string {
+	var lines []string
+	for _, req := range reqs {
+		req.Context = env.context(ci)
+		var g string
+		if r, err := env.snap.Check(ctx, env.sch, req); err != nil {
+			g = "ERROR (" + err.Error() + ")"
+		} else {
+			g = permAnswer(r.Permissionship, r.Missing)
+		}
+		lines = append(lines, fmt.Sprintf("Check %s#%s@%s: SpiceDB %s, gatehouse %s", req.Resource, req.Permission, req.Subject, env.spiceCheck(ctx, req, ci), g))
 	}
-	return "CheckBulkPermissions; CheckPermission says " + single
+	return strings.Join(lines, "\n")
 }
 
 // compareLookupResources runs LookupResources for every type, relation or
 // permission, subject and request context.
 func (env *diffEnv) compareLookupResources(t *testing.T) {
 	ctx := t.Context()
-	rep := &reporter{env: env, what: "LookupResources"}
+	rep := &diffReporter{env: env, what: "LookupResources"}
 	defer rep.done(t)
 	for _, d := range env.sch.Definitions() {
 		for _, perm := range d.Order {
 			for _, s := range env.subjects {
-				for ci := range env.contexts {
+				for _, ci := range env.lookupContexts {
 					query := fmt.Sprintf("LookupResources %s#%s@%s%s", d.Name, perm, s, ctxLabel(ci))
-					got := env.gatehouseLR(ctx, d.Name, perm, s, ci)
-					stream, err := env.client.LookupResources(ctx, &v1.LookupResourcesRequest{
-						Consistency: fullyConsistent, ResourceObjectType: d.Name, Permission: perm,
-						Subject: subjRef(s), Context: env.structs[ci],
-					})
-					var want answer
-					if err == nil {
-						// SpiceDB may stream one resource several times (once per
-						// path); it has the permission if any result says so.
-						found := map[string]string{}
-						dups := 0
-						for {
-							r, err2 := stream.Recv()
-							if err2 == io.EOF {
-								break
-							}
-							if err2 != nil {
-								err = err2
-								break
-							}
-							id, p := r.GetResourceObjectId(), lookupPerm(r.GetPermissionship())
-							if prev, ok := found[id]; ok {
-								dups++
-								if prev == "HAS" {
-									p = prev
-								}
-							}
-							found[id] = p
-						}
-						out := make([]string, 0, len(found))
-						for id, p := range found {
-							out = append(out, id+":"+p)
-						}
-						sort.Strings(out)
-						want = answer{canon: "[" + strings.Join(out, " ") + "]"}
-						if dups > 0 {
-							want.detail = fmt.Sprintf("%d duplicate results merged", dups)
-						}
+					gotSet, gerr := env.gatehouseLR(ctx, d.Name, perm, s, ci)
+					got := setAnswer(gotSet)
+					if gerr != nil {
+						got = errAnswer(gerr)
+					}
+					wantSet, dups, err := env.spiceLR(ctx, d.Name, perm, s, ci)
+					if errors.Is(err, errSpiceSkipped) || env.timedOut(err) {
+						rep.timeouts++
+						continue
+					}
+					want := setAnswer(wantSet)
+					if dups > 0 {
+						want.detail = fmt.Sprintf("%d duplicate results merged", dups)
 					}
 					if err != nil {
 						if isMaxDepth(status.Convert(err).Message()) {
@@ -530,65 +613,101 @@ func (env *diffEnv) compareLookupResources(t *testing.T) {
 						}
 						want = errAnswer(err)
 					}
-					rep.compare(query, want, got)
+					rep.compare(query, want, got, func() string {
+						var reqs []graph.CheckRequest
+						for _, id := range differing(wantSet, gotSet) {
+							reqs = append(reqs, graph.CheckRequest{Resource: tuple.Object{Type: d.Name, ID: id}, Permission: perm, Subject: s})
+						}
+						return env.explainByCheck(ctx, reqs, ci)
+					})
 				}
 			}
 		}
 	}
 }
 
-func (env *diffEnv) gatehouseLR(ctx context.Context, typ, perm string, s tuple.Subject, ci int) answer {
+// errSpiceSkipped: the case stopped querying SpiceDB after repeated timeouts.
+var errSpiceSkipped = errors.New("SpiceDB not queried after repeated timeouts")
+
+// spiceLR runs SpiceDB's LookupResources. SpiceDB may stream one resource
+// several times (once per path); it has the permission if any result says so.
+func (env *diffEnv) spiceLR(ctx context.Context, typ, perm string, s tuple.Subject, ci int) (map[string]string, int, error) {
+	cctx, cancel, ok := env.spiceCall(ctx)
+	if !ok {
+		return nil, 0, errSpiceSkipped
+	}
+	defer cancel()
+	stream, err := env.client.LookupResources(cctx, &v1.LookupResourcesRequest{
+		Consistency: diffConsistency, ResourceObjectType: typ, Permission: perm,
+		Subject: diffSubjRef(s), Context: env.structs[ci],
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	found := map[string]string{}
+	dups := 0
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			return found, dups, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		id, p := r.GetResourceObjectId(), lookupPerm(r.GetPermissionship())
+		if prev, ok := found[id]; ok {
+			dups++
+			if prev == "HAS" {
+				p = prev
+			}
+		}
+		found[id] = p
+	}
+}
+
+func (env *diffEnv) gatehouseLR(ctx context.Context, typ, perm string, s tuple.Subject, ci int) (map[string]string, error) {
 	res, err := env.snap.LookupResources(ctx, env.sch, graph.LookupResourcesRequest{
 		ResourceType: typ, Permission: perm, Subject: s, Context: env.context(ci),
 	})
 	if err != nil {
-		return errAnswer(err)
+		return nil, err
 	}
-	out := make([]string, len(res))
-	for i, r := range res {
-		out[i] = r.ID + ":" + shortPerm(r.Permissionship)
+	out := map[string]string{}
+	for _, r := range res {
+		if _, dup := out[r.ID]; dup {
+			out[r.ID+"(duplicate)"] = shortPerm(r.Permissionship)
+			continue
+		}
+		out[r.ID] = shortPerm(r.Permissionship)
 	}
-	sort.Strings(out)
-	return answer{canon: "[" + strings.Join(out, " ") + "]"}
+	return out, nil
 }
 
 // compareLookupSubjects runs LookupSubjects of type user for every object,
 // relation or permission and request context.
 func (env *diffEnv) compareLookupSubjects(t *testing.T) {
 	ctx := t.Context()
-	rep := &reporter{env: env, what: "LookupSubjects"}
+	rep := &diffReporter{env: env, what: "LookupSubjects"}
 	defer rep.done(t)
 	for _, d := range env.sch.Definitions() {
 		for _, id := range env.objects[d.Name] {
 			for _, perm := range d.Order {
-				for ci := range env.contexts {
+				for _, ci := range env.lookupContexts {
 					res := tuple.Object{Type: d.Name, ID: id}
-					query := fmt.Sprintf("LookupSubjects %s:%s#%s@user%s", d.Name, id, perm, ctxLabel(ci))
-					got := env.gatehouseLS(ctx, res, perm, ci)
-					stream, err := env.client.LookupSubjects(ctx, &v1.LookupSubjectsRequest{
-						Consistency: fullyConsistent, Resource: objRef(res), Permission: perm,
-						SubjectObjectType: "user", Context: env.structs[ci],
-					})
-					var want answer
-					if err == nil {
-						var out []string
-						for {
-							r, err2 := stream.Recv()
-							if err2 == io.EOF {
-								break
-							}
-							if err2 != nil {
-								err = err2
-								break
-							}
-							var ex []string
-							for _, e := range r.GetExcludedSubjects() {
-								ex = append(ex, e.GetSubjectObjectId()+":"+lookupPerm(e.GetPermissionship()))
-							}
-							out = append(out, lsEntry(r.GetSubject().GetSubjectObjectId(), lookupPerm(r.GetSubject().GetPermissionship()), ex))
-						}
-						sort.Strings(out)
-						want = answer{canon: "[" + strings.Join(out, " ") + "]"}
+					query := fmt.Sprintf("LookupSubjects %s#%s@user%s", res, perm, ctxLabel(ci))
+					gotSet, gerr := env.gatehouseLS(ctx, res, perm, ci)
+					got := setAnswer(gotSet)
+					if gerr != nil {
+						got = errAnswer(gerr)
+					}
+					wantSet, dups, err := env.spiceLS(ctx, res, perm, ci)
+					if errors.Is(err, errSpiceSkipped) || env.timedOut(err) {
+						rep.timeouts++
+						continue
+					}
+					want := setAnswer(wantSet)
+					if dups > 0 {
+						want.detail = fmt.Sprintf("%d duplicate subjects", dups)
 					}
 					if err != nil {
 						if isMaxDepth(status.Convert(err).Message()) {
@@ -597,39 +716,88 @@ func (env *diffEnv) compareLookupSubjects(t *testing.T) {
 						}
 						want = errAnswer(err)
 					}
-					rep.compare(query, want, got)
+					rep.compare(query, want, got, func() string {
+						var reqs []graph.CheckRequest
+						for _, uid := range differing(wantSet, gotSet) {
+							if uid == "*" {
+								uid = absentUser
+							}
+							reqs = append(reqs, graph.CheckRequest{Resource: res, Permission: perm, Subject: tuple.Subject{Type: "user", ID: uid}})
+						}
+						return env.explainByCheck(ctx, reqs, ci)
+					})
 				}
 			}
 		}
 	}
 }
 
-func lsEntry(id, perm string, excluded []string) string {
-	s := id + ":" + perm
-	if len(excluded) > 0 {
-		sort.Strings(excluded)
-		s += "{-" + strings.Join(excluded, " -") + "}"
+func lsEntry(perm string, excluded []string) string {
+	if len(excluded) == 0 {
+		return perm
 	}
-	return s
+	sort.Strings(excluded)
+	return perm + "{-" + strings.Join(excluded, " -") + "}"
 }
 
-func (env *diffEnv) gatehouseLS(ctx context.Context, res tuple.Object, perm string, ci int) answer {
+// spiceLS runs SpiceDB's LookupSubjects; a subject streamed twice is kept
+// under a distinct key so that the comparison shows it.
+func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, ci int) (map[string]string, int, error) {
+	cctx, cancel, ok := env.spiceCall(ctx)
+	if !ok {
+		return nil, 0, errSpiceSkipped
+	}
+	defer cancel()
+	stream, err := env.client.LookupSubjects(cctx, &v1.LookupSubjectsRequest{
+		Consistency: diffConsistency, Resource: diffObjRef(res), Permission: perm,
+		SubjectObjectType: "user", Context: env.structs[ci],
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	found := map[string]string{}
+	dups := 0
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			return found, dups, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		var ex []string
+		for _, e := range r.GetExcludedSubjects() {
+			ex = append(ex, e.GetSubjectObjectId()+":"+lookupPerm(e.GetPermissionship()))
+		}
+		id := r.GetSubject().GetSubjectObjectId()
+		if _, dup := found[id]; dup {
+			dups++
+			id += fmt.Sprintf("(duplicate %d)", dups)
+		}
+		found[id] = lsEntry(lookupPerm(r.GetSubject().GetPermissionship()), ex)
+	}
+}
+
+func (env *diffEnv) gatehouseLS(ctx context.Context, res tuple.Object, perm string, ci int) (map[string]string, error) {
 	subs, err := env.snap.LookupSubjects(ctx, env.sch, graph.LookupSubjectsRequest{
 		Resource: res, Permission: perm, SubjectType: "user", Context: env.context(ci),
 	})
 	if err != nil {
-		return errAnswer(err)
+		return nil, err
 	}
-	out := make([]string, len(subs))
+	out := map[string]string{}
 	for i, s := range subs {
 		var ex []string
 		for _, e := range s.Excluded {
 			ex = append(ex, e.ID+":"+shortPerm(e.Permissionship))
 		}
-		out[i] = lsEntry(s.ID, shortPerm(s.Permissionship), ex)
+		id := s.ID
+		if _, dup := out[id]; dup {
+			id += fmt.Sprintf("(duplicate %d)", i)
+		}
+		out[id] = lsEntry(shortPerm(s.Permissionship), ex)
 	}
-	sort.Strings(out)
-	return answer{canon: "[" + strings.Join(out, " ") + "]"}
+	return out, nil
 }
 
 // runDiffCase compares the three APIs on a loaded case, each in its own subtest.

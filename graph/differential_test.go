@@ -25,8 +25,8 @@ const maxAttempts = 20
 func TestDifferential(t *testing.T) {
 	stats := &diffStats{}
 	t.Cleanup(func() {
-		t.Logf("differential: %d cases, %d passed, %d failed; %d schemas rejected by both engines and regenerated; %d queries compared; %d skipped for SpiceDB max depth",
-			stats.cases, stats.cases-stats.failed, stats.failed, stats.rejected, stats.queries, stats.maxDepth)
+		t.Logf("differential: %d cases, %d passed, %d failed; %d schemas rejected by both engines and regenerated; %d queries compared; %d skipped for SpiceDB max depth, %d for SpiceDB timeouts",
+			stats.cases, stats.cases-stats.failed, stats.failed, stats.rejected, stats.queries, stats.maxDepth, stats.timeouts)
 	})
 	for i := range *differentialCases {
 		seed := *differentialSeed + int64(i)
@@ -49,6 +49,8 @@ func TestDifferential(t *testing.T) {
 					replay: fmt.Sprintf("go test ./graph/ -run 'TestDifferential/%s$' -differential.seed=%d -differential.cases=1", name, seed),
 					schema: schemaText,
 					rels:   rels,
+					// Lookups alternate between the two non-empty contexts.
+					lookupContexts: []int{0, 1 + int(seed%2)},
 				}
 				env, err := loadCase(t, c, stats)
 				if errors.Is(err, errRejected) {

@@ -305,7 +305,11 @@ func compileCaveat(cd *core.CaveatDefinition) (*caveats.Caveat, error) {
 	}
 	c, err := caveats.Compile(cd.Name, expr, params)
 	if err != nil {
-		return nil, posErr(fmt.Sprintf("caveat `%s`: %v", cd.Name, err))
+		var ce *caveats.CompileError
+		if errors.As(err, &ce) {
+			return nil, posErr(ce.Message)
+		}
+		return nil, posErr(err.Error())
 	}
 	return c, nil
 }

@@ -133,6 +133,8 @@ func TestValidateRelationship(t *testing.T) {
 		{"document:d#banned@user:a[only_tuesday]", schema.InvalidSubjectType, "subjects of type `user with only_tuesday` are not allowed"},
 		{"document:d#parent@folder:f[expiration:2030-01-01T00:00:00Z]", schema.InvalidSubjectType, "subjects of type `folder with expiration` are not allowed"},
 		{"document:d#viewer@user:a[other]", schema.InvalidSubjectType, "subjects of type `user with other` are not allowed"},
+		{`document:d#viewer@user:a[only_tuesday:{"day":1}]`, schema.InvalidCaveatContext, "could not convert context parameter `day`"},
+		{`document:d#viewer@user:a[only_tuesday:{"hour":1}]`, schema.InvalidCaveatContext, "unknown parameter `hour`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rel, func(t *testing.T) {

@@ -96,7 +96,7 @@ func (s *Schema) ValidateRelationship(r tuple.Relationship, forDelete bool) erro
 			return &ValidationError{Kind: UnknownCaveat, Caveat: r.Caveat.Name, Relationship: r,
 				Message: fmt.Sprintf("the caveat `%s` was not found for relationship `%s`", r.Caveat.Name, r.String())}
 		}
-		if err := checkContext(c, r.Caveat.Context); err != nil {
+		if err := c.CheckContext(r.Caveat.Context); err != nil {
 			return &ValidationError{Kind: InvalidCaveatContext, Caveat: r.Caveat.Name, Relationship: r, Message: err.Error()}
 		}
 	}
@@ -122,5 +122,3 @@ func invalidSubjectType(rel *Relation, r tuple.Relationship, want AllowedSubject
 	return e
 }
 
-// checkContext is replaced by caveats.(*Caveat).CheckContext once it lands.
-var checkContext = func(c interface{ Name() string }, ctx map[string]any) error { return nil }

@@ -8,40 +8,82 @@ import (
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
 
-// maxChunk bounds the chunks of an index; a full chunk splits in two. Inserts
-// then cost a binary search plus a move of at most maxChunk pointers, and a
-// split moves one chunk header per chunk (~4k headers at 1M keys).
+// maxChunk bounds the chunks of an index; a full chunk splits in two. An insert
+// costs two binary searches and a move of at most maxChunk items.
 const maxChunk = 512
 
-// index is an ordered set of entries by store.CompareKeys: a sorted list of
-// sorted chunks, a flat two-level B-tree. The zero index is empty.
+// item is an index element. pfx caches the first bytes of the resource ID so
+// that most comparisons in a search never dereference the entry.
+type item struct {
+	pfx uint64
+	e   *entry
+}
+
+// idPrefix packs the first 8 bytes of id big-endian, zero-padded. For any two
+// IDs, idPrefix(a) < idPrefix(b) implies a < b; equal prefixes decide nothing.
+func idPrefix(id string) uint64 {
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(id) {
+			p |= uint64(id[i])
+		}
+	}
+	return p
+}
+
+// probe is a key being searched for, with its prefix.
+type probe struct {
+	pfx uint64
+	key *tuple.Key
+}
+
+func newProbe(k *tuple.Key) probe { return probe{pfx: idPrefix(k.Resource.ID), key: k} }
+
+// cmp orders it against p by store.CompareKeys. It relies on every key in an
+// index having the same resource type.
+func (p probe) cmp(it item) int {
+	switch {
+	case it.pfx < p.pfx:
+		return -1
+	case it.pfx > p.pfx:
+		return 1
+	}
+	return store.CompareKeys(it.e.key, *p.key)
+}
+
+// index is an ordered set of entries of one resource type, by
+// store.CompareKeys: a sorted list of sorted chunks, a flat two-level B-tree.
+// maxes[i] is the last item of chunks[i]. The zero index is empty.
 type index struct {
-	chunks [][]*entry
+	chunks [][]item
+	maxes  []item
 	n      int
 }
 
-// chunkFor returns the index of the first chunk whose last key is >= k (> k if
-// strict), or len(chunks).
-func (x *index) chunkFor(k tuple.Key, strict bool) int {
-	return sort.Search(len(x.chunks), func(i int) bool {
-		c := x.chunks[i]
-		d := store.CompareKeys(c[len(c)-1].key, k)
-		return d > 0 || (d == 0 && !strict)
-	})
-}
+// passes reports whether an item that compared c to the probe meets the
+// search condition: >= probe, or > probe when strict.
+func passes(c int, strict bool) bool { return c > 0 || (c == 0 && !strict) }
 
 // seek returns a cursor at the first entry with key >= k, or > k if strict.
-func (x *index) seek(k tuple.Key, strict bool) cursor {
-	ci := x.chunkFor(k, strict)
+func (x *index) seek(k *tuple.Key, strict bool) cursor {
+	p := newProbe(k)
+	ci := sort.Search(len(x.maxes), func(i int) bool { return passes(p.cmp(x.maxes[i]), strict) })
 	if ci == len(x.chunks) {
 		return cursor{x: x, ci: ci}
 	}
 	c := x.chunks[ci]
-	i := sort.Search(len(c), func(i int) bool {
-		d := store.CompareKeys(c[i].key, k)
-		return d > 0 || (d == 0 && !strict)
-	})
+	i := sort.Search(len(c), func(i int) bool { return passes(p.cmp(c[i]), strict) })
 	return cursor{x: x, ci: ci, i: i}
+}
+
+// get returns the entry with key k, or nil.
+func (x *index) get(k *tuple.Key) *entry {
+	cur := x.seek(k, false)
+	if e := cur.next(); e != nil && e.key == *k {
+		return e
+	}
+	return nil
 }
 
 // first returns a cursor at the smallest entry.
@@ -49,47 +91,76 @@ func (x *index) first() cursor { return cursor{x: x} }
 
 // insert adds e, whose key must not be present.
 func (x *index) insert(e *entry) {
-	x.n++
-	if len(x.chunks) == 0 {
-		x.chunks = append(x.chunks, append(make([]*entry, 0, 8), e))
-		return
+	if got := x.getOrInsert(&e.key, func() *entry { return e }); got != e {
+		panic("memory: index insert of a present key")
 	}
-	ci := x.chunkFor(e.key, false)
-	if ci == len(x.chunks) {
+}
+
+// getOrInsert returns the entry with key k, inserting the one made by mk (whose
+// key must be k) if there is none, with a single search.
+func (x *index) getOrInsert(k *tuple.Key, mk func() *entry) *entry {
+	p := newProbe(k)
+	ci := sort.Search(len(x.maxes), func(i int) bool { return p.cmp(x.maxes[i]) >= 0 })
+	i := 0
+	switch {
+	case len(x.chunks) == 0:
+		e := mk()
+		it := item{pfx: p.pfx, e: e}
+		x.chunks = append(x.chunks, append(make([]item, 0, 8), it))
+		x.maxes = append(x.maxes, it)
+		x.n++
+		return e
+	case ci == len(x.chunks):
 		ci-- // larger than everything: append to the last chunk
+		i = len(x.chunks[ci])
+	default:
+		c := x.chunks[ci]
+		i = sort.Search(len(c), func(i int) bool { return p.cmp(c[i]) >= 0 })
+		if c[i].e.key == *k {
+			return c[i].e
+		}
 	}
-	c := x.chunks[ci]
-	i, _ := slices.BinarySearchFunc(c, e.key, func(a *entry, k tuple.Key) int { return store.CompareKeys(a.key, k) })
-	c = slices.Insert(c, i, e)
+	e := mk()
+	x.insertAt(ci, i, item{pfx: p.pfx, e: e})
+	return e
+}
+
+// insertAt puts it at position i of chunk ci, splitting the chunk if full.
+func (x *index) insertAt(ci, i int, it item) {
+	x.n++
+	c := slices.Insert(x.chunks[ci], i, it)
 	if len(c) <= maxChunk {
 		x.chunks[ci] = c
+		x.maxes[ci] = c[len(c)-1]
 		return
 	}
 	half := len(c) / 2
-	right := make([]*entry, len(c)-half, maxChunk)
+	right := make([]item, len(c)-half, maxChunk)
 	copy(right, c[half:])
 	clear(c[half:])
-	x.chunks[ci] = c[:half]
+	x.chunks[ci], x.maxes[ci] = c[:half], c[half-1]
 	x.chunks = slices.Insert(x.chunks, ci+1, right)
+	x.maxes = slices.Insert(x.maxes, ci+1, right[len(right)-1])
 }
 
 // remove deletes e if present.
 func (x *index) remove(e *entry) {
-	cur := x.seek(e.key, false)
+	cur := x.seek(&e.key, false)
 	if cur.ci == len(x.chunks) {
 		return
 	}
 	c := x.chunks[cur.ci]
-	if cur.i >= len(c) || c[cur.i] != e {
+	if cur.i >= len(c) || c[cur.i].e != e {
 		return
 	}
 	x.n--
 	c = slices.Delete(c, cur.i, cur.i+1)
 	if len(c) == 0 {
 		x.chunks = slices.Delete(x.chunks, cur.ci, cur.ci+1)
+		x.maxes = slices.Delete(x.maxes, cur.ci, cur.ci+1)
 		return
 	}
-	x.chunks[cur.ci] = c
+	x.chunks[cur.ci], x.maxes[cur.ci] = c, c[len(c)-1]
 }
 
 // cursor walks an index in order. It is invalidated by insert and remove.
@@ -103,7 +174,7 @@ func (c *cursor) next() *entry {
 	for c.ci < len(c.x.chunks) {
 		ch := c.x.chunks[c.ci]
 		if c.i < len(ch) {
-			e := ch[c.i]
+			e := ch[c.i].e
 			c.i++
 			return e
 		}

@@ -20,7 +20,7 @@ func TestIndex_MatchesSortedSlice(t *testing.T) {
 	cmpEntry := func(a, b *entry) int { return store.CompareKeys(a.key, b.key) }
 	for step := range 20000 {
 		k := tuple.Key{
-			Resource: tuple.Object{Type: "document", ID: fmt.Sprint(rng.IntN(3000))},
+			Resource: tuple.Object{Type: "document", ID: randomID(rng)},
 			Relation: "viewer",
 			Subject:  tuple.Subject{Type: "user", ID: fmt.Sprint(rng.IntN(2))},
 		}
@@ -50,24 +50,53 @@ func TestIndex_MatchesSortedSlice(t *testing.T) {
 		if !slices.Equal(got, want) || x.n != len(want) {
 			t.Fatalf("step %d: index has %d entries (n=%d), want %d", step, len(got), x.n, len(want))
 		}
-		for _, ch := range x.chunks {
-			if len(ch) == 0 || len(ch) > maxChunk {
-				t.Fatalf("step %d: chunk of %d entries", step, len(ch))
+		for i, ch := range x.chunks {
+			if len(ch) == 0 || len(ch) > maxChunk || x.maxes[i] != ch[len(ch)-1] {
+				t.Fatalf("step %d: chunk %d of %d entries, or wrong max", step, i, len(ch))
+			}
+		}
+		for _, e := range want {
+			if x.get(&e.key) != e {
+				t.Fatalf("step %d: get(%v) did not find its entry", step, e.key)
 			}
 		}
 		// Seeks, inclusive and strict, at present and absent keys.
 		for range 50 {
-			probe := tuple.Key{Resource: tuple.Object{Type: "document", ID: fmt.Sprint(rng.IntN(3100))}, Relation: "viewer", Subject: tuple.Subject{Type: "user", ID: "0"}}
+			probe := tuple.Key{Resource: tuple.Object{Type: "document", ID: randomID(rng)}, Relation: "viewer", Subject: tuple.Subject{Type: "user", ID: "0"}}
 			for _, strict := range []bool{false, true} {
 				i := slices.IndexFunc(want, func(e *entry) bool {
 					c := store.CompareKeys(e.key, probe)
 					return c > 0 || (c == 0 && !strict)
 				})
-				c := x.seek(probe, strict)
+				c := x.seek(&probe, strict)
 				e := c.next()
 				if (i < 0) != (e == nil) || (i >= 0 && e != want[i]) {
 					t.Fatalf("step %d: seek(%v, strict %v) wrong", step, probe, strict)
 				}
+			}
+		}
+	}
+}
+
+// randomID returns IDs that often share prefixes of 8 bytes or more, or are
+// prefixes of one another, so that idPrefix ties are common.
+func randomID(rng *rand.Rand) string {
+	switch rng.IntN(3) {
+	case 0:
+		return fmt.Sprint(rng.IntN(1000))
+	case 1:
+		return fmt.Sprintf("shared-prefix-%d", rng.IntN(1000))
+	default:
+		return "shared-p"[:1+rng.IntN(8)] + []string{"", "\x00", "\xff"}[rng.IntN(3)]
+	}
+}
+
+func TestIDPrefix_OrderConsistent(t *testing.T) {
+	ids := []string{"", "\x00", "a", "a\x00", "a\x00b", "ab", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgi", "b", "\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff"}
+	for _, a := range ids {
+		for _, b := range ids {
+			if pa, pb := idPrefix(a), idPrefix(b); (pa < pb && !(a < b)) || (pa > pb && !(a > b)) {
+				t.Fatalf("idPrefix(%q)=%x, idPrefix(%q)=%x disagree with string order", a, pa, b, pb)
 			}
 		}
 	}

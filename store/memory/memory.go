@@ -27,8 +27,11 @@ func WithClock(now func() time.Time) Option {
 }
 
 // Store keeps relationships, their history and the schema in memory. It is safe
-// for concurrent use. Every key ever written has an entry holding its versions,
-// newest first; a version is visible at revisions [created, deleted).
+// for concurrent use. Every key written and not yet collected has an entry
+// holding its versions, newest first; a version is visible at revisions
+// [created, deleted). Entries are indexed by key per resource type (also per
+// relation, and by subject), so filtered reads and writes cost O(log n) plus
+// what they return.
 type Store struct {
 	now  func() time.Time
 	done chan struct{} // closed by Close
@@ -42,12 +45,11 @@ type Store struct {
 	minRev store.Revision // oldest revision still readable
 	minTS  time.Time      // commit time of minRev
 
-	byKey     map[tuple.Key]*entry
-	all       index // every entry, ordered by key
-	byRel     map[typeRel]*index
-	bySubject map[tuple.Object][]*entry
-	expiring  expiryHeap // live versions with an expiration
-	log       []*txn     // committed transactions after minRev, by revision
+	types     map[string]*typeIndex
+	typeNames []string                  // keys of types, sorted
+	bySubject map[tuple.Object][]*entry // unordered
+	expiring  expiryHeap                // live versions with an expiration
+	log       []*txn                    // committed transactions after minRev, by revision
 	schemas   []store.SchemaVersion
 }
 
@@ -57,8 +59,7 @@ func New(opts ...Option) *Store {
 		now:       time.Now,
 		done:      make(chan struct{}),
 		wake:      make(chan struct{}),
-		byKey:     make(map[tuple.Key]*entry),
-		byRel:     make(map[typeRel]*index),
+		types:     make(map[string]*typeIndex),
 		bySubject: make(map[tuple.Object][]*entry),
 	}
 	for _, o := range opts {
@@ -67,7 +68,11 @@ func New(opts ...Option) *Store {
 	return s
 }
 
-type typeRel struct{ typ, rel string }
+// typeIndex holds the entries of one resource type.
+type typeIndex struct {
+	all   index
+	byRel map[string]*index
+}
 
 // entry is one relationship key and its versions.
 type entry struct {
@@ -139,26 +144,32 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	// Validate and copy the batch before taking the lock.
+	// Validate and copy the batch before taking the lock. Sorting it finds
+	// duplicates and makes the index work below walk the indexes in order.
 	type pending struct {
 		op  store.Op
 		key tuple.Key
 		rel tuple.Relationship
+		e   *entry
 	}
 	batch := make([]pending, len(updates))
-	seen := make(map[tuple.Key]struct{}, len(updates))
 	for i, u := range updates {
 		switch u.Op {
 		case store.OpCreate, store.OpTouch, store.OpDelete:
 		default:
 			return 0, fmt.Errorf("%w: update %d has unknown operation %v", store.ErrInvalidUpdate, i, u.Op)
 		}
-		k := u.Relationship.Key()
-		if _, dup := seen[k]; dup {
+		batch[i] = pending{op: u.Op, key: u.Relationship.Key(), rel: u.Relationship.Clone()}
+	}
+	order := make([]int32, len(batch))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return store.CompareKeys(batch[a].key, batch[b].key) })
+	for i := 1; i < len(order); i++ {
+		if k := batch[order[i]].key; k == batch[order[i-1]].key {
 			return 0, fmt.Errorf("%w: relationship %s appears more than once in the batch", store.ErrInvalidUpdate, keyRel(k).String())
 		}
-		seen[k] = struct{}{}
-		batch[i] = pending{op: u.Op, key: k, rel: u.Relationship.Clone()}
 	}
 
 	s.mu.Lock()
@@ -170,23 +181,33 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 	if err := s.checkPreconditions(preconditions, now); err != nil {
 		return 0, err
 	}
-	for _, p := range batch {
-		if p.op != store.OpCreate {
+	// Find or add the entries in key order. New entries stay version-less, and
+	// are removed again, if a CREATE fails.
+	var added []*entry
+	for _, i := range order {
+		p := &batch[i]
+		if p.op == store.OpDelete {
+			p.e = s.lookup(&p.key)
 			continue
 		}
-		if e := s.byKey[p.key]; e != nil && e.latest != nil && e.latest.live(now) {
+		fresh := false
+		p.e = s.getOrAdd(&p.key, func() *entry { fresh = true; return &entry{key: p.key} })
+		if fresh {
+			added = append(added, p.e)
+		}
+		if p.op == store.OpCreate && p.e.latest != nil && p.e.latest.live(now) {
+			s.removeEntries(added)
 			return 0, &store.AlreadyExistsError{Relationship: p.rel.Clone()}
 		}
 	}
 	t := s.begin(now)
 	for _, p := range batch {
-		if p.op == store.OpDelete {
-			if e := s.byKey[p.key]; e != nil {
-				s.deleteLatest(t, e)
-			}
-			continue
+		switch {
+		case p.op != store.OpDelete:
+			s.touch(t, p.e, p.rel.Caveat, p.rel.Expiration)
+		case p.e != nil:
+			s.deleteLatest(t, p.e)
 		}
-		s.touch(t, p.key, p.rel.Caveat, p.rel.Expiration)
 	}
 	s.commit(t)
 	return t.rev, nil
@@ -260,13 +281,8 @@ func (s *Store) commit(t *txn) {
 	s.wake = make(chan struct{})
 }
 
-// touch makes a new live version of key (copied in by the caller).
-func (s *Store) touch(t *txn, key tuple.Key, caveat *tuple.Caveat, expiration *time.Time) {
-	e := s.byKey[key]
-	if e == nil {
-		e = &entry{key: key}
-		s.addEntry(e)
-	}
+// touch makes a new live version of e (its values copied in by the caller).
+func (s *Store) touch(t *txn, e *entry, caveat *tuple.Caveat, expiration *time.Time) {
 	var replaced *version
 	if l := e.latest; l != nil && l.deleted == 0 {
 		l.deleted = t.rev
@@ -298,67 +314,92 @@ func (s *Store) unexpire(v *version) {
 	}
 }
 
-func (s *Store) addEntry(e *entry) {
-	s.byKey[e.key] = e
-	s.all.insert(e)
-	tr := typeRel{e.key.Resource.Type, e.key.Relation}
-	x := s.byRel[tr]
-	if x == nil {
-		x = &index{}
-		s.byRel[tr] = x
+// lookup returns the entry for k, or nil.
+func (s *Store) lookup(k *tuple.Key) *entry {
+	ti := s.types[k.Resource.Type]
+	if ti == nil {
+		return nil
 	}
-	x.insert(e)
-	obj := e.key.Subject.Object()
-	s.bySubject[obj] = append(s.bySubject[obj], e)
+	return ti.all.get(k)
 }
 
-// removeEntry drops e from the indexes except bySubject, which GC rebuilds in bulk.
+// getOrAdd returns the entry for k, adding the one mk makes to every index if
+// there is none.
+func (s *Store) getOrAdd(k *tuple.Key, mk func() *entry) *entry {
+	typ := k.Resource.Type
+	ti := s.types[typ]
+	if ti == nil {
+		ti = &typeIndex{byRel: make(map[string]*index)}
+		s.types[typ] = ti
+		i, _ := slices.BinarySearch(s.typeNames, typ)
+		s.typeNames = slices.Insert(s.typeNames, i, typ)
+	}
+	var made *entry
+	e := ti.all.getOrInsert(k, func() *entry { made = mk(); return made })
+	if made == nil {
+		return e
+	}
+	x := ti.byRel[k.Relation]
+	if x == nil {
+		x = &index{}
+		ti.byRel[k.Relation] = x
+	}
+	x.insert(e)
+	obj := k.Subject.Object()
+	s.bySubject[obj] = append(s.bySubject[obj], e)
+	return e
+}
+
+// removeEntries drops entries from every index.
+func (s *Store) removeEntries(es []*entry) {
+	subjects := make(map[tuple.Object]struct{})
+	for _, e := range es {
+		if s.removeEntry(e) {
+			subjects[e.key.Subject.Object()] = struct{}{}
+		}
+	}
+	for obj := range subjects {
+		kept := slices.DeleteFunc(s.bySubject[obj], func(e *entry) bool { return !s.indexed(e) })
+		if len(kept) == 0 {
+			delete(s.bySubject, obj)
+		} else {
+			s.bySubject[obj] = kept
+		}
+	}
+}
+
+// removeEntry drops e from the indexes except bySubject, which removeEntries
+// rebuilds in bulk. It reports whether e was indexed.
 func (s *Store) removeEntry(e *entry) bool {
-	if s.byKey[e.key] != e {
+	typ := e.key.Resource.Type
+	ti := s.types[typ]
+	if ti == nil || ti.all.get(&e.key) != e {
 		return false
 	}
-	delete(s.byKey, e.key)
-	s.all.remove(e)
-	tr := typeRel{e.key.Resource.Type, e.key.Relation}
-	if x := s.byRel[tr]; x != nil {
+	ti.all.remove(e)
+	if x := ti.byRel[e.key.Relation]; x != nil {
 		x.remove(e)
 		if x.n == 0 {
-			delete(s.byRel, tr)
+			delete(ti.byRel, e.key.Relation)
+		}
+	}
+	if ti.all.n == 0 {
+		delete(s.types, typ)
+		if i, ok := slices.BinarySearch(s.typeNames, typ); ok {
+			s.typeNames = slices.Delete(s.typeNames, i, i+1)
 		}
 	}
 	return true
 }
 
+// indexed reports whether e is the entry indexed for its key.
+func (s *Store) indexed(e *entry) bool { return s.lookup(&e.key) == e }
+
 // scan calls fn, in key order, for entries after `after` (nil: from the start)
 // that may match f, using the narrowest index f allows, until fn returns false.
 // Callers still check f and the version they need.
 func (s *Store) scan(f store.Filter, after *tuple.Key, fn func(*entry) bool) {
-	from := func(x *index, lo tuple.Key) cursor {
-		if after != nil && store.CompareKeys(*after, lo) >= 0 {
-			return x.seek(*after, true)
-		}
-		return x.seek(lo, false)
-	}
-	x := &s.all
-	if f.ResourceType != "" && f.Relation != "" {
-		if x = s.byRel[typeRel{f.ResourceType, f.Relation}]; x == nil {
-			return
-		}
-	}
-	sub := f.Subject
-	switch {
-	case f.ResourceType != "" && len(f.ResourceIDs) > 0:
-		ids := slices.Clone(f.ResourceIDs)
-		slices.Sort(ids)
-		for _, id := range slices.Compact(ids) {
-			cur := from(x, tuple.Key{Resource: tuple.Object{Type: f.ResourceType, ID: id}, Relation: f.Relation})
-			for e := cur.next(); e != nil && e.key.Resource.Type == f.ResourceType && e.key.Resource.ID == id; e = cur.next() {
-				if !fn(e) {
-					return
-				}
-			}
-		}
-	case sub != nil && sub.Type != "" && sub.ID != "":
+	if sub := f.Subject; sub != nil && sub.Type != "" && sub.ID != "" && !(f.ResourceType != "" && len(f.ResourceIDs) > 0) {
 		var sel []*entry
 		for _, e := range s.bySubject[tuple.Object{Type: sub.Type, ID: sub.ID}] {
 			if (after == nil || store.CompareKeys(e.key, *after) > 0) && f.Matches(keyRel(e.key)) {
@@ -371,21 +412,65 @@ func (s *Store) scan(f store.Filter, after *tuple.Key, fn func(*entry) bool) {
 				return
 			}
 		}
-	case f.ResourceType != "":
-		cur := from(x, tuple.Key{Resource: tuple.Object{Type: f.ResourceType, ID: f.ResourceIDPrefix}, Relation: f.Relation})
-		for e := cur.next(); e != nil && e.key.Resource.Type == f.ResourceType && strings.HasPrefix(e.key.Resource.ID, f.ResourceIDPrefix); e = cur.next() {
-			if !fn(e) {
-				return
-			}
+		return
+	}
+	var ids []string
+	if len(f.ResourceIDs) > 0 {
+		ids = slices.Clone(f.ResourceIDs)
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+	}
+	types := s.typeNames
+	if f.ResourceType != "" {
+		types = []string{f.ResourceType}
+	}
+	for _, typ := range types {
+		if after != nil && typ < after.Resource.Type {
+			continue
 		}
-	default:
-		cur := from(x, tuple.Key{})
-		for e := cur.next(); e != nil; e = cur.next() {
-			if !fn(e) {
-				return
-			}
+		ti := s.types[typ]
+		if ti == nil {
+			continue
+		}
+		if !scanType(ti, typ, f, ids, after, fn) {
+			return
 		}
 	}
+}
+
+// scanType is scan within one resource type; ids are f.ResourceIDs, sorted
+// and unique. It returns false when fn asked to stop.
+func scanType(ti *typeIndex, typ string, f store.Filter, ids []string, after *tuple.Key, fn func(*entry) bool) bool {
+	x := &ti.all
+	if f.Relation != "" {
+		if x = ti.byRel[f.Relation]; x == nil {
+			return true
+		}
+	}
+	from := func(lo tuple.Key) cursor {
+		if after != nil && store.CompareKeys(*after, lo) >= 0 {
+			return x.seek(after, true)
+		}
+		return x.seek(&lo, false)
+	}
+	if ids != nil {
+		for _, id := range ids {
+			cur := from(tuple.Key{Resource: tuple.Object{Type: typ, ID: id}, Relation: f.Relation})
+			for e := cur.next(); e != nil && e.key.Resource.ID == id; e = cur.next() {
+				if !fn(e) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	cur := from(tuple.Key{Resource: tuple.Object{Type: typ, ID: f.ResourceIDPrefix}, Relation: f.Relation})
+	for e := cur.next(); e != nil && strings.HasPrefix(e.key.Resource.ID, f.ResourceIDPrefix); e = cur.next() {
+		if !fn(e) {
+			return false
+		}
+	}
+	return true
 }
 
 // HeadRevision implements store.Reader.
@@ -446,16 +531,13 @@ func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error)
 		return 0, store.ErrClosed
 	}
 	rev := s.head
-	live := make([]*version, 0, len(s.byKey))
-	for cur := s.all.first(); ; {
-		e := cur.next()
-		if e == nil {
-			break
-		}
+	var live []*version
+	s.scan(store.Filter{}, nil, func(e *entry) bool {
 		if v := e.latest; v != nil && v.deleted == 0 {
 			live = append(live, v)
 		}
-	}
+		return true
+	})
 	s.mu.RUnlock()
 	for i, v := range live {
 		if i%1024 == 0 {
@@ -520,6 +602,7 @@ func (s *Store) changesAfter(rev store.Revision, max int) []store.Change {
 	ts := s.log[i:min(len(s.log), i+max)]
 	out := make([]store.Change, len(ts))
 	for j, t := range ts {
+		if len(t.updates) == 0 { continue }
 		c := store.Change{Revision: t.rev, Timestamp: t.ts}
 		if len(t.updates) > 0 {
 			c.Updates = make([]store.Update, len(t.updates))
@@ -649,22 +732,7 @@ func (s *Store) GC(ctx context.Context, before time.Time) (int, error) {
 		}
 	}
 
-	if len(emptied) > 0 {
-		subjects := make(map[tuple.Object]struct{})
-		for _, e := range emptied {
-			if s.removeEntry(e) {
-				subjects[e.key.Subject.Object()] = struct{}{}
-			}
-		}
-		for obj := range subjects {
-			kept := slices.DeleteFunc(s.bySubject[obj], func(e *entry) bool { return s.byKey[e.key] != e })
-			if len(kept) == 0 {
-				delete(s.bySubject, obj)
-			} else {
-				s.bySubject[obj] = slices.Clip(kept)
-			}
-		}
-	}
+	s.removeEntries(emptied)
 
 	if k > 0 {
 		s.log = slices.Clone(s.log[k:])
@@ -682,8 +750,8 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.done)
-	s.byKey, s.byRel, s.bySubject = nil, nil, nil
-	s.all, s.expiring, s.log, s.schemas = index{}, nil, nil, nil
+	s.types, s.typeNames, s.bySubject = nil, nil, nil
+	s.expiring, s.log, s.schemas = nil, nil, nil
 	return nil
 }
 
