@@ -506,7 +506,7 @@ func (ev *evaluator) expr(x *pexpr, o uint32) (result, error) {
 	case schema.ExprRelation:
 		return ev.check(o, x.rel)
 	case schema.ExprSelf:
-		if ev.subjRel == 0 && o == ev.subj && o != absentSubject {
+		if ev.subjRel == 0 && o == ev.subj {
 			return yes, nil
 		}
 		return no, nil

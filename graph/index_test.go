@@ -179,3 +179,34 @@ func TestCheck_ExpirationAtEvaluationTime(t *testing.T) {
 		}
 	}
 }
+
+func TestSelf_AbsentSubject(t *testing.T) {
+	sch := schema.MustCompile("use self\n\ndefinition user {\n\trelation related: user\n\tpermission me_or_related = related + self\n}")
+	ix := graph.NewIndex()
+	if err := ix.Load(1, rels(t, "user:bob#related@user:alice")); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := ix.Snapshot(0)
+	for _, tt := range []struct {
+		res, subj string
+		want      graph.Permissionship
+	}{
+		{"user:bob", "user:bob", graph.HasPermission},
+		{"user:bob", "user:alice", graph.HasPermission},
+		{"user:alice", "user:bob", graph.NoPermission},
+		{"user:zed", "user:zed", graph.HasPermission},
+		{"user:zed", "user:alice", graph.NoPermission},
+	} {
+		if got, err := check(t, snap, sch, tt.res, "me_or_related", tt.subj); err != nil || got != tt.want {
+			t.Errorf("%s@%s: %v %v, want %v", tt.res, tt.subj, got, err, tt.want)
+		}
+	}
+	lr, err := snap.LookupResources(context.Background(), sch, graph.LookupResourcesRequest{ResourceType: "user", Permission: "me_or_related", Subject: tuple.Subject{Type: "user", ID: "zed"}})
+	if err != nil || len(lr) != 1 || lr[0].ID != "zed" {
+		t.Fatalf("LookupResources for an absent subject: %+v %v", lr, err)
+	}
+	ls, err := snap.LookupSubjects(context.Background(), sch, graph.LookupSubjectsRequest{Resource: tuple.Object{Type: "user", ID: "zed"}, Permission: "me_or_related", SubjectType: "user"})
+	if err != nil || len(ls) != 1 || ls[0].ID != "zed" {
+		t.Fatalf("LookupSubjects on an absent resource: %+v %v", ls, err)
+	}
+}

@@ -94,7 +94,7 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 			case schema.UseComputed:
 				push(it.o, u.perm, def)
 			case schema.UseSelf:
-				if it.rel == 0 && !(ev.hasWild && it.o == ev.wildcard) && it.o != absentSubject {
+				if it.rel == 0 && !(ev.hasWild && it.o == ev.wildcard) {
 					push(it.o, u.perm, def)
 				}
 			case schema.UseArrow:
