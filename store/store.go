@@ -177,7 +177,8 @@ var (
 	ErrInvalidUpdate = errors.New("invalid update")
 )
 
-// AlreadyExistsError names the relationship that a CREATE found present.
+// AlreadyExistsError names the relationship a CREATE tried to write (as given in
+// the update) whose key was already present.
 type AlreadyExistsError struct{ Relationship tuple.Relationship }
 
 func (e *AlreadyExistsError) Error() string {
@@ -269,13 +270,14 @@ type SchemaStore interface {
 // Collector removes history.
 type Collector interface {
 	// GC removes deleted relationships and history older than before, and
-	// relationships that expired before it. It returns how many relationship
-	// versions (deleted, replaced or expired) it removed.
+	// relationships that expired at or before it. It returns how many
+	// relationship versions (deleted, replaced or expired) it removed.
 	//
 	// Afterwards the revisions committed before `before` are unavailable to Read
-	// and Changes, except the head revision, which always stays available.
-	// Removing expired relationships creates no revision and no change: they are
-	// already invisible. Errors: ErrClosed.
+	// and Changes, except the head revision, which always stays available; a
+	// later GC with an earlier cutoff makes nothing available again. Removing
+	// expired relationships creates no revision and no change: they are already
+	// invisible. Errors: ErrClosed.
 	GC(ctx context.Context, before time.Time) (int, error)
 }
 

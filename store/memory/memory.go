@@ -201,6 +201,7 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 		}
 	}
 	t := s.begin(now)
+	t.updates = make([]logUpdate, 0, len(batch))
 	for _, p := range batch {
 		switch {
 		case p.op != store.OpDelete:
@@ -602,7 +603,6 @@ func (s *Store) changesAfter(rev store.Revision, max int) []store.Change {
 	ts := s.log[i:min(len(s.log), i+max)]
 	out := make([]store.Change, len(ts))
 	for j, t := range ts {
-		if len(t.updates) == 0 { continue }
 		c := store.Change{Revision: t.rev, Timestamp: t.ts}
 		if len(t.updates) > 0 {
 			c.Updates = make([]store.Update, len(t.updates))

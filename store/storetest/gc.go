@@ -17,6 +17,7 @@ func gcTests() []test {
 		{"KeepsRevisionsFromCutoff", testGCKeepsRetained},
 		{"HeadStaysAvailable", testGCHeadAvailable},
 		{"RemovesExpired", testGCExpired},
+		{"RemovesExpiredButKeepsOlderVersions", testGCExpiredKeepsHistory},
 	}
 }
 
@@ -72,28 +73,30 @@ func testGCEmpty(t *testing.T, s store.Store) {
 func testGCHistory(t *testing.T, s store.Store) {
 	past := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
 	bCaveated := withCaveat(rel("document:b#viewer@user:b"), "c", map[string]any{"x": "y"})
-	r1 := write(t, s, concat(touch("document:a#viewer@user:a", "document:b#viewer@user:b"),
+	eCaveated := withCaveat(rel("document:e#viewer@user:e"), "c", nil)
+	r1 := write(t, s, concat(touch("document:a#viewer@user:a", "document:b#viewer@user:b", "document:e#viewer@user:e"),
 		updates(store.OpTouch, withExpiration(rel("document:c#viewer@user:c"), past)))...)
 	sleepTick()
-	r2 := write(t, s, del("document:a#viewer@user:a")...)
+	r2 := write(t, s, concat(del("document:a#viewer@user:a"), updates(store.OpTouch, eCaveated))...)
 	sleepTick()
 	r3 := write(t, s, updates(store.OpTouch, bCaveated)...)
 	sleepTick()
-	r4 := write(t, s, touch("document:d#viewer@user:d")...)
+	r4 := write(t, s, concat(touch("document:d#viewer@user:d"), del("document:e#viewer@user:e"))...)
 	ts := commitTimes(t, s, r4)
 
 	// Cut at r3's commit: r3 is the oldest revision kept. Removed: a (deleted at
-	// r2), b's first version (replaced at r3), and c (expired).
-	wantGC(t, s, ts[r3], 3)
+	// r2), b's and e's first versions (replaced at r3 and r2) and c (expired).
+	// e's second version, deleted only at r4, stays for reads at r3.
+	wantGC(t, s, ts[r3], 4)
 	wantUnavailable(t, s, 0, r1, r2)
-	wantRels(t, "Read at the oldest kept revision", readAll(t, s, r3, store.Filter{}), []tuple.Relationship{bCaveated})
+	wantRels(t, "Read at the oldest kept revision", readAll(t, s, r3, store.Filter{}), []tuple.Relationship{bCaveated, eCaveated})
 	wantRels(t, "Read at the head", readAll(t, s, r4, store.Filter{}), []tuple.Relationship{bCaveated, rel("document:d#viewer@user:d")})
 	wantHead(t, s, r4)
 	cs := collectChanges(t, s, r3, r4)
 	if len(cs) != 1 {
 		t.Fatalf("changes after %d: revisions %v, want only %d", r3, changeRevisions(cs), r4)
 	}
-	wantChange(t, cs[0], r4, touch("document:d#viewer@user:d")...)
+	wantChange(t, cs[0], r4, concat(touch("document:d#viewer@user:d"), del("document:e#viewer@user:e"))...)
 
 	wantGC(t, s, ts[r3], 0)
 	wantGC(t, s, ts[r1], 0) // an older cutoff brings nothing back
@@ -154,6 +157,20 @@ func testGCHeadAvailable(t *testing.T, s store.Store) {
 	if h, err := s.SchemaHistory(ctx); err != nil || len(h) != 1 {
 		t.Fatalf("SchemaHistory after GC = (%+v, %v), want the one version", h, err)
 	}
+}
+
+// testGCExpiredKeepsHistory expires a relationship that replaced an older,
+// unexpired one: GC removes the expired version but keeps the older one for
+// the revisions that still see it.
+func testGCExpiredKeepsHistory(t *testing.T, s store.Store) {
+	past := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	r1 := write(t, s, touch("document:x#viewer@user:a", "document:y#viewer@user:a")...)
+	sleepTick()
+	r2 := write(t, s, updates(store.OpTouch, withExpiration(rel("document:x#viewer@user:a"), past))...)
+	ts := commitTimes(t, s, r2)
+	wantGC(t, s, ts[r1], 1)
+	wantRels(t, "Read before the expiring TOUCH", readAll(t, s, r1, store.Filter{}), rels("document:x#viewer@user:a", "document:y#viewer@user:a"))
+	wantRels(t, "Read at the head", readAll(t, s, r2, store.Filter{}), rels("document:y#viewer@user:a"))
 }
 
 func testGCExpired(t *testing.T, s store.Store) {

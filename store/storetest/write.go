@@ -421,6 +421,15 @@ func testDeleteMatchingAll(t *testing.T, s store.Store) {
 		t.Fatalf("DeleteMatching produced %d changes, want 1", len(cs))
 	}
 	wantChange(t, cs[0], rev, del("document:1#viewer@user:a", "document:2#viewer@user:a")...)
+
+	// A filter narrowed only by subject type and relation.
+	_, n, more, err = s.DeleteMatching(context.Background(), nil,
+		store.Filter{ResourceType: "document", Subject: &store.SubjectFilter{Type: "user", Relation: ptr("member")}}, 0)
+	if err != nil || n != 1 || more {
+		t.Fatalf("DeleteMatching by subject type and relation = (%d, more %v, %v), want (1, false, nil)", n, more, err)
+	}
+	wantRels(t, "after DeleteMatching by subject type and relation", readHead(t, s),
+		rels("document:1#viewer@user:b", "document:2#editor@user:a", "folder:1#viewer@user:a"))
 }
 
 func testDeleteMatchingLimit(t *testing.T, s store.Store) {
