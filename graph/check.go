@@ -177,7 +177,7 @@ type evaluator struct {
 	ix  *Index
 	p   *plan
 	now int64
-	ctx *Context
+	values map[string]any
 
 	subj     uint32
 	subjType uint16
@@ -188,15 +188,19 @@ type evaluator struct {
 	absentType uint16
 
 	depth, maxDepth int
-	memo            map[uint64]result
-	onStack         map[uint64]bool
+	memo            memoTable
 	cuts            int
 	bindings        *caveats.Bindings
 }
 
 func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*evaluator, error) {
 	ix := s.ix
-	ev := &evaluator{s: s, ix: ix, p: p, ctx: c, maxDepth: c.MaxDepth, subj: absentSubject}
+	ev, _ := ix.evals.Get().(*evaluator)
+	if ev == nil {
+		ev = new(evaluator)
+	}
+	ev.memo.reset()
+	*ev = evaluator{s: s, ix: ix, p: p, values: c.Values, maxDepth: c.MaxDepth, subj: absentSubject, memo: ev.memo}
 	if ev.maxDepth <= 0 {
 		ev.maxDepth = DefaultMaxDepth
 	}
@@ -264,6 +268,13 @@ func validatePermission(sch *schema.Schema, typ, perm string) error {
 	return nil
 }
 
+// release returns ev to its index's pool; ev must not be used afterwards.
+func (ev *evaluator) release() {
+	ix := ev.ix
+	ev.s, ev.ix, ev.p, ev.values, ev.bindings = nil, nil, nil, nil, nil
+	ix.evals.Put(ev)
+}
+
 // resourceID resolves the resource to an interned object, or to absentResource
 // when no relationship names it (only `self` can then hold).
 func (ev *evaluator) resourceID(o tuple.Object) uint32 {
@@ -281,7 +292,7 @@ func (ev *evaluator) typeOf(o uint32) uint16 {
 	case absentSubject:
 		return ev.subjType
 	}
-	return ev.ix.objNames[o].typ
+	return ev.ix.objTypes[o]
 }
 
 func (ev *evaluator) outList(o uint32, rel uint16) *relList {
@@ -291,11 +302,11 @@ func (ev *evaluator) outList(o uint32, rel uint16) *relList {
 	return findList(ev.ix.nodes[o].out, rel)
 }
 
-func (ev *evaluator) inList(o uint32, srel uint16) *relList {
+func (ev *evaluator) inList(o uint32, srel uint16) *inList {
 	if int(o) >= len(ev.ix.nodes) {
 		return nil
 	}
-	return findList(ev.ix.nodes[o].in, srel)
+	return findIn(ev.ix.nodes[o].in, srel)
 }
 
 // caveat evaluates the caveat carried by edge e.
@@ -311,7 +322,7 @@ func (ev *evaluator) caveat(e *edge) (result, error) {
 	if !ok {
 		return no, &CaveatError{Caveat: x.caveat, Err: errors.New("caveat is not defined in the schema")}
 	}
-	r, err := c.Eval(x.context, ev.ctx.Values, ev.bindings)
+	r, err := c.Eval(x.context, ev.values, ev.bindings)
 	if err != nil {
 		return no, &CaveatError{Caveat: x.caveat, Err: err}
 	}
@@ -335,22 +346,18 @@ func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
 		return no, nil
 	}
 	key := uint64(o)<<16 | uint64(rel)
-	if r, ok := ev.memo[key]; ok {
-		return r, nil
-	}
-	if ev.onStack[key] {
-		ev.cuts++
-		return no, nil
+	if m := ev.memo.get(key); m != nil {
+		if m.active {
+			ev.cuts++ // a cycle: this path adds nothing new
+			return no, nil
+		}
+		return m.r, nil
 	}
 	if ev.depth >= ev.maxDepth {
 		return no, ErrMaxDepth
 	}
-	if ev.onStack == nil {
-		ev.onStack = map[uint64]bool{}
-		ev.memo = map[uint64]result{}
-	}
 	ev.depth++
-	ev.onStack[key] = true
+	ev.memo.put(key, memoEntry{active: true})
 	cuts := ev.cuts
 	var r result
 	var err error
@@ -359,13 +366,15 @@ func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
 	} else {
 		r, err = ev.direct(o, rel)
 	}
-	delete(ev.onStack, key)
 	ev.depth--
 	if err != nil {
 		return no, err
 	}
 	if ev.cuts == cuts || r.kind == rYes {
-		ev.memo[key] = r
+		ev.memo.put(key, memoEntry{r: r})
+	} else {
+		// Decided under a cycle cut: not final, evaluate again if reached anew.
+		ev.memo.remove(key)
 	}
 	return r, nil
 }
@@ -379,7 +388,7 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 	edges := ev.ix.edges
 	// Relationships naming the subject itself (or its type's wildcard).
 	if ev.subj != absentSubject || ev.hasWild {
-		var fromSubj, fromWild *relList
+		var fromSubj, fromWild *inList
 		if ev.subj != absentSubject {
 			fromSubj = ev.inList(ev.subj, ev.subjRel)
 		}
@@ -391,11 +400,11 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 			forward = l.usersets
 		}
 		if n := lenList(fromSubj) + lenList(fromWild); n < len(forward) {
-			for _, from := range []*relList{fromSubj, fromWild} {
+			for _, from := range []*inList{fromSubj, fromWild} {
 				if from == nil {
 					continue
 				}
-				for _, id := range from.direct {
+				for _, id := range from.edges {
 					e := &edges[id]
 					if e.res != o || e.rel != rel || !ev.s.visible(e, ev.now) {
 						continue
@@ -455,11 +464,11 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 	return acc, nil
 }
 
-func lenList(l *relList) int {
+func lenList(l *inList) int {
 	if l == nil {
 		return 0
 	}
-	return len(l.direct)
+	return len(l.edges)
 }
 
 func (ev *evaluator) expr(x *pexpr, o uint32) (result, error) {
@@ -578,6 +587,7 @@ func (s *Snapshot) checkLocked(p *plan, req CheckRequest) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer ev.release()
 	o := ev.resourceID(req.Resource)
 	if o == absentResource && ev.subj == absentSubject && req.Subject.Object() == req.Resource {
 		ev.subj = absentResource // the absent resource is the subject itself
@@ -607,4 +617,91 @@ func (s *Snapshot) CheckBulk(ctx context.Context, sch *schema.Schema, reqs []Che
 		results[i], errs[i] = s.checkLocked(p, r)
 	}
 	return results, errs
+}
+
+// memoEntry is a memoised result, or a marker that the entry is being evaluated.
+type memoEntry struct {
+	key    uint64
+	r      result
+	active bool
+	dead   bool
+}
+
+// memoTable memoises results per (object, relation) for one evaluation. Most
+// checks touch a handful of entries and scan them; past smallMemo entries a map
+// from key to slot takes over. Both are kept for reuse by pooled evaluators.
+type memoTable struct {
+	entries []memoEntry
+	index   map[uint64]int32
+	indexed bool
+}
+
+const smallMemo = 16
+
+func (m *memoTable) reset() {
+	clear(m.entries)
+	m.entries = m.entries[:0]
+	if m.indexed {
+		clear(m.index)
+		m.indexed = false
+	}
+	if cap(m.entries) > 1<<16 {
+		m.entries, m.index = nil, nil // do not pin memory of a huge evaluation
+	}
+}
+
+func (m *memoTable) find(key uint64) int {
+	if m.indexed {
+		if i, ok := m.index[key]; ok {
+			return int(i)
+		}
+		return -1
+	}
+	for i := range m.entries {
+		if m.entries[i].key == key && !m.entries[i].dead {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *memoTable) get(key uint64) *memoEntry {
+	if i := m.find(key); i >= 0 {
+		return &m.entries[i]
+	}
+	return nil
+}
+
+func (m *memoTable) put(key uint64, e memoEntry) {
+	e.key = key
+	if i := m.find(key); i >= 0 {
+		m.entries[i] = e
+		return
+	}
+	m.entries = append(m.entries, e)
+	switch n := len(m.entries); {
+	case m.indexed:
+		m.index[key] = int32(n - 1)
+	case n > smallMemo:
+		if m.index == nil {
+			m.index = make(map[uint64]int32, 64)
+		}
+		for i, x := range m.entries {
+			if !x.dead {
+				m.index[x.key] = int32(i)
+			}
+		}
+		m.indexed = true
+	}
+}
+
+func (m *memoTable) remove(key uint64) {
+	i := m.find(key)
+	if i < 0 {
+		return
+	}
+	m.entries[i].dead = true
+	if m.indexed {
+		delete(m.index, key)
+	}
 }

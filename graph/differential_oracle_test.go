@@ -68,8 +68,8 @@ type diffCase struct {
 	replay string // how to run only this case
 	schema string
 	rels   []string
-	// lookupContexts indexes requestContexts for lookups; nil means all.
-	lookupContexts []int
+	// contexts indexes the requestContexts queries are made with; nil means all.
+	contexts []int
 }
 
 func (c diffCase) header() string {
@@ -100,10 +100,9 @@ type diffEnv struct {
 	subjects []tuple.Subject
 	contexts []map[string]any
 	structs  []*structpb.Struct
-	// lookupContexts indexes the request contexts lookups use: all of them
-	// would make lookups the bulk of the running time.
-	lookupContexts []int
-	timeouts       int
+	// queryContexts indexes the request contexts queries are made with.
+	queryContexts []int
+	timeouts      int
 }
 
 var diffConsistency = &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}
@@ -207,18 +206,19 @@ func loadCase(t *testing.T, c diffCase, stats *diffStats) (*diffEnv, error) {
 		env.structs = append(env.structs, st)
 	}
 	env.universe(rels)
-	env.lookupContexts = c.lookupContexts
-	if env.lookupContexts == nil {
+	env.queryContexts = c.contexts
+	if env.queryContexts == nil {
 		for i := range requestContexts {
-			env.lookupContexts = append(env.lookupContexts, i)
+			env.queryContexts = append(env.queryContexts, i)
 		}
 	}
 	return env, nil
 }
 
 // universe collects the objects and subjects queries range over: every object
-// the relationships name, plus an absent user, plus every userset of a subject
-// relation the schema allows.
+// the relationships name; every user, plus one no relationship names; and as
+// usersets, those the relationships name plus, for each subject relation the
+// schema allows, the one on the type's first object.
 func (env *diffEnv) universe(rels []tuple.Relationship) {
 	ids := map[string]map[string]bool{"user": {absentUser: true}}
 	add := func(typ, id string) {
@@ -230,9 +230,13 @@ func (env *diffEnv) universe(rels []tuple.Relationship) {
 		}
 		ids[typ][id] = true
 	}
+	usersets := map[tuple.Subject]bool{}
 	for _, r := range rels {
 		add(r.Resource.Type, r.Resource.ID)
 		add(r.Subject.Type, r.Subject.ID)
+		if r.Subject.Relation != "" {
+			usersets[r.Subject] = true
+		}
 	}
 	sorted := func(m map[string]bool) []string {
 		out := make([]string, 0, len(m))
@@ -250,26 +254,21 @@ func (env *diffEnv) universe(rels []tuple.Relationship) {
 	for _, id := range sorted(ids["user"]) {
 		env.subjects = append(env.subjects, tuple.Subject{Type: "user", ID: id})
 	}
-	usersets := map[[2]string]bool{}
 	for _, d := range env.sch.Definitions() {
 		for _, rn := range d.Order {
 			for _, a := range d.Relations[rn].Allowed {
-				if a.Relation != "" && !a.Wildcard {
-					usersets[[2]string{a.Type, a.Relation}] = true
+				if a.Relation != "" && !a.Wildcard && len(env.objects[a.Type]) > 0 {
+					usersets[tuple.Subject{Type: a.Type, ID: env.objects[a.Type][0], Relation: a.Relation}] = true
 				}
 			}
 		}
 	}
-	var keys [][2]string
-	for k := range usersets {
-		keys = append(keys, k)
+	var us []tuple.Subject
+	for s := range usersets {
+		us = append(us, s)
 	}
-	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"#"+a[1], b[0]+"#"+b[1]) })
-	for _, k := range keys {
-		for _, id := range env.objects[k[0]] {
-			env.subjects = append(env.subjects, tuple.Subject{Type: k[0], ID: id, Relation: k[1]})
-		}
-	}
+	slices.SortFunc(us, func(a, b tuple.Subject) int { return strings.Compare(a.String(), b.String()) })
+	env.subjects = append(env.subjects, us...)
 }
 
 func (env *diffEnv) context(i int) graph.Context {
@@ -478,7 +477,7 @@ func (env *diffEnv) compareChecks(t *testing.T) {
 		for _, id := range env.objects[d.Name] {
 			for _, perm := range d.Order {
 				for _, s := range env.subjects {
-					for ci := range env.contexts {
+					for _, ci := range env.queryContexts {
 						req := graph.CheckRequest{Resource: tuple.Object{Type: d.Name, ID: id}, Permission: perm, Subject: s, Context: env.context(ci)}
 						items = append(items, item{req: req, ctx: ci,
 							query: fmt.Sprintf("Check %s:%s#%s@%s%s", d.Name, id, perm, s, ctxLabel(ci))})
@@ -590,7 +589,7 @@ func (env *diffEnv) compareLookupResources(t *testing.T) {
 	for _, d := range env.sch.Definitions() {
 		for _, perm := range d.Order {
 			for _, s := range env.subjects {
-				for _, ci := range env.lookupContexts {
+				for _, ci := range env.queryContexts {
 					query := fmt.Sprintf("LookupResources %s#%s@%s%s", d.Name, perm, s, ctxLabel(ci))
 					gotSet, gerr := env.gatehouseLR(ctx, d.Name, perm, s, ci)
 					got := setAnswer(gotSet)
@@ -692,7 +691,7 @@ func (env *diffEnv) compareLookupSubjects(t *testing.T) {
 	for _, d := range env.sch.Definitions() {
 		for _, id := range env.objects[d.Name] {
 			for _, perm := range d.Order {
-				for _, ci := range env.lookupContexts {
+				for _, ci := range env.queryContexts {
 					res := tuple.Object{Type: d.Name, ID: id}
 					query := fmt.Sprintf("LookupSubjects %s#%s@user%s", res, perm, ctxLabel(ci))
 					gotSet, gerr := env.gatehouseLS(ctx, res, perm, ci)
@@ -740,8 +739,10 @@ func lsEntry(perm string, excluded []string) string {
 	return perm + "{-" + strings.Join(excluded, " -") + "}"
 }
 
-// spiceLS runs SpiceDB's LookupSubjects; a subject streamed twice is kept
-// under a distinct key so that the comparison shows it.
+// spiceLS runs SpiceDB's LookupSubjects. SpiceDB may stream a subject once
+// per path: identical repeats collapse, a concrete subject has the permission
+// if any result says so, and a wildcard streamed with different exclusions is
+// kept twice so that the comparison shows it.
 func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, ci int) (map[string]string, int, error) {
 	cctx, cancel, ok := env.spiceCall(ctx)
 	if !ok {
@@ -770,11 +771,21 @@ func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, 
 			ex = append(ex, e.GetSubjectObjectId()+":"+lookupPerm(e.GetPermissionship()))
 		}
 		id := r.GetSubject().GetSubjectObjectId()
-		if _, dup := found[id]; dup {
+		entry := lsEntry(lookupPerm(r.GetSubject().GetPermissionship()), ex)
+		if prev, dup := found[id]; dup {
 			dups++
-			id += fmt.Sprintf("(duplicate %d)", dups)
+			switch {
+			case prev == entry:
+				continue
+			case id != "*":
+				if prev == "HAS" {
+					entry = prev
+				}
+			default:
+				id += fmt.Sprintf("(duplicate %d)", dups)
+			}
 		}
-		found[id] = lsEntry(lookupPerm(r.GetSubject().GetPermissionship()), ex)
+		found[id] = entry
 	}
 }
 

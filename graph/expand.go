@@ -49,6 +49,7 @@ func (s *Snapshot) Expand(ctx context.Context, sch *schema.Schema, resource tupl
 	if err != nil {
 		return nil, err
 	}
+	defer ev.release()
 	x := &expander{ev: ev, ctx: ctx}
 	return x.expand(ev.resourceID(resource), resource, s.ix.rels[permission])
 }
@@ -128,11 +129,11 @@ func (x *expander) expr(e *pexpr, o uint32, obj tuple.Object) (*ExpandNode, erro
 			for _, part := range [][]uint32{l.direct, l.usersets} {
 				for _, id := range part {
 					ed := &ix.edges[id]
-					if !x.ev.s.visible(ed, x.ev.now) || x.ev.p.rels[relKey{ix.objNames[ed.subj].typ, e.rel}] == nil {
+					if !x.ev.s.visible(ed, x.ev.now) || x.ev.p.rels[relKey{ix.objTypes[ed.subj], e.rel}] == nil {
 						continue
 					}
-					target := ix.objNames[ed.subj]
-					c, err := x.expand(ed.subj, tuple.Object{Type: ix.typeNames[target.typ], ID: target.id}, e.rel)
+					target := tuple.Object{Type: ix.typeNames[ix.objTypes[ed.subj]], ID: ix.objIDs[ed.subj]}
+					c, err := x.expand(ed.subj, target, e.rel)
 					if err != nil {
 						return nil, err
 					}

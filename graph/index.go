@@ -29,11 +29,6 @@ type Mutation struct {
 	Relationship tuple.Relationship
 }
 
-type objKey struct {
-	typ uint16
-	id  string
-}
-
 // edge is one relationship version. Revisions bound its visibility:
 // created <= r < deleted (deleted 0 = live).
 type edge struct {
@@ -50,18 +45,57 @@ type extra struct {
 	expires int64 // unix microseconds (nanoseconds overflow in 2262); 0 = never
 }
 
-// relList is one relation's edges at an object. In out-lists rel is the
-// resource relation and direct/usersets split edges by whether the subject has a
-// relation; in in-lists rel is the subject relation and all edges are in direct.
+// relList is one resource relation's edges at an object, split by whether the
+// subject has a relation (usersets) or not (direct, wildcards included).
 type relList struct {
 	rel      uint16
 	direct   []uint32
 	usersets []uint32
 }
 
+// inList is one subject relation's edges naming an object as their subject.
+type inList struct {
+	srel  uint16
+	edges []uint32
+}
+
 type node struct {
 	out []relList
-	in  []relList
+	in  []inList
+}
+
+func findIn(ls []inList, srel uint16) *inList {
+	for i := range ls {
+		if ls[i].srel == srel {
+			return &ls[i]
+		}
+	}
+	return nil
+}
+
+func addToIn(ls *[]inList, srel uint16, e uint32) {
+	l := findIn(*ls, srel)
+	if l == nil {
+		*ls = append(*ls, inList{srel: srel})
+		l = &(*ls)[len(*ls)-1]
+	}
+	l.edges = append(l.edges, e)
+}
+
+func removeFromIn(ls []inList, srel uint16, e uint32) {
+	if l := findIn(ls, srel); l != nil {
+		l.edges = removeID(l.edges, e)
+	}
+}
+
+func removeID(s []uint32, e uint32) []uint32 {
+	for i, x := range s {
+		if x == e {
+			s[i] = s[len(s)-1]
+			return s[:len(s)-1]
+		}
+	}
+	return s
 }
 
 func findList(ls []relList, rel uint16) *relList {
@@ -91,16 +125,8 @@ func removeFromList(ls []relList, rel uint16, e uint32) {
 	if l == nil {
 		return
 	}
-	for _, p := range []*[]uint32{&l.direct, &l.usersets} {
-		s := *p
-		for i, x := range s {
-			if x == e {
-				s[i] = s[len(s)-1]
-				*p = s[:len(s)-1]
-				return
-			}
-		}
-	}
+	l.direct = removeID(l.direct, e)
+	l.usersets = removeID(l.usersets, e)
 }
 
 // Index is the in-memory, revisioned relationship index: interned object and
@@ -114,9 +140,12 @@ type Index struct {
 	typeNames []string
 	rels      map[string]uint16
 	relNames  []string
-	objects   map[objKey]uint32
-	objNames  []objKey
-	nodes     []node
+	// objects maps, per type, an object ID to its interned number; objTypes
+	// and objIDs name interned objects.
+	objects  []map[string]uint32
+	objTypes []uint16
+	objIDs   []string
+	nodes    []node
 
 	edges     []edge
 	freeEdges []uint32
@@ -124,6 +153,7 @@ type Index struct {
 	freeExtra []uint32
 
 	plans map[*schema.Schema]*plan
+	evals sync.Pool // *evaluator, reused across queries
 
 	head    Revision
 	oldest  Revision // oldest revision still readable
@@ -141,7 +171,6 @@ func NewIndex() *Index {
 	ix := &Index{
 		types:   map[string]uint16{},
 		rels:    map[string]uint16{"": 0},
-		objects: map[objKey]uint32{},
 		extras:  make([]extra, 1), // slot 0 means "none"
 		plans:   map[*schema.Schema]*plan{},
 	}
@@ -156,6 +185,7 @@ func (ix *Index) internType(name string) uint16 {
 	t := uint16(len(ix.typeNames))
 	ix.types[name] = t
 	ix.typeNames = append(ix.typeNames, name)
+	ix.objects = append(ix.objects, map[string]uint32{})
 	return t
 }
 
@@ -170,13 +200,14 @@ func (ix *Index) internRel(name string) uint16 {
 }
 
 func (ix *Index) internObject(typ, id string) uint32 {
-	k := objKey{typ: ix.internType(typ), id: id}
-	if o, ok := ix.objects[k]; ok {
+	t := ix.internType(typ)
+	if o, ok := ix.objects[t][id]; ok {
 		return o
 	}
-	o := uint32(len(ix.objNames))
-	ix.objects[k] = o
-	ix.objNames = append(ix.objNames, k)
+	o := uint32(len(ix.objIDs))
+	ix.objects[t][id] = o
+	ix.objTypes = append(ix.objTypes, t)
+	ix.objIDs = append(ix.objIDs, id)
 	ix.nodes = append(ix.nodes, node{})
 	return o
 }
@@ -187,7 +218,7 @@ func (ix *Index) lookupObject(typ, id string) (uint32, bool) {
 	if !ok {
 		return 0, false
 	}
-	o, ok := ix.objects[objKey{typ: t, id: id}]
+	o, ok := ix.objects[t][id]
 	return o, ok
 }
 
@@ -271,7 +302,7 @@ func (ix *Index) upsert(r tuple.Relationship, rev Revision) {
 	}
 	ix.setExtra(id, r)
 	addToList(&ix.nodes[res].out, ed.rel, id, ed.srel != 0)
-	addToList(&ix.nodes[subj].in, ed.srel, id, false)
+	addToIn(&ix.nodes[subj].in, ed.srel, id)
 	ix.live++
 }
 
@@ -330,8 +361,8 @@ func (ix *Index) findLive(k tuple.Key) (uint32, bool) {
 			cands = l.usersets
 		}
 	}
-	if l := findList(ix.nodes[subj].in, srel); l != nil && len(l.direct) < len(cands) {
-		cands = l.direct
+	if l := findIn(ix.nodes[subj].in, srel); l != nil && len(l.edges) < len(cands) {
+		cands = l.edges
 	}
 	for _, e := range cands {
 		ed := &ix.edges[e]
@@ -383,7 +414,7 @@ func (ix *Index) GC(before time.Time) int {
 			continue
 		}
 		removeFromList(ix.nodes[e.res].out, e.rel, uint32(id))
-		removeFromList(ix.nodes[e.subj].in, e.srel, uint32(id))
+		removeFromIn(ix.nodes[e.subj].in, e.srel, uint32(id))
 		if e.extra != 0 {
 			ix.extras[e.extra] = extra{}
 			ix.freeExtra = append(ix.freeExtra, e.extra)
@@ -437,11 +468,10 @@ func (s *Snapshot) Relationships(now time.Time, fn func(tuple.Relationship) bool
 }
 
 func (ix *Index) relationship(e *edge) tuple.Relationship {
-	res, subj := ix.objNames[e.res], ix.objNames[e.subj]
 	r := tuple.Relationship{
-		Resource: tuple.Object{Type: ix.typeNames[res.typ], ID: res.id},
+		Resource: tuple.Object{Type: ix.typeNames[ix.objTypes[e.res]], ID: ix.objIDs[e.res]},
 		Relation: ix.relNames[e.rel],
-		Subject:  tuple.Subject{Type: ix.typeNames[subj.typ], ID: subj.id, Relation: ix.relNames[e.srel]},
+		Subject:  tuple.Subject{Type: ix.typeNames[ix.objTypes[e.subj]], ID: ix.objIDs[e.subj], Relation: ix.relNames[e.srel]},
 	}
 	if e.extra != 0 {
 		x := ix.extras[e.extra]

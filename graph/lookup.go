@@ -2,7 +2,8 @@ package graph
 
 import (
 	"context"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/schema"
 	"github.com/gatehouse-dev/gatehouse/tuple"
@@ -42,6 +43,7 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 	if err != nil {
 		return nil, err
 	}
+	defer ev.release()
 	target := relKey{typ: ix.types[req.ResourceType], rel: ix.rels[req.Permission]}
 
 	type item struct {
@@ -81,7 +83,7 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 			found[it.o] = found[it.o] || it.definite
 		}
 		if l := ev.inList(it.o, it.rel); l != nil {
-			for _, id := range l.direct {
+			for _, id := range l.edges {
 				e := &ix.edges[id]
 				if s.visible(e, ev.now) {
 					push(e.res, e.rel, it.definite && !ix.caveated(e))
@@ -102,9 +104,9 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 					continue
 				}
 				for _, l := range ix.nodes[it.o].in {
-					for _, id := range l.direct {
+					for _, id := range l.edges {
 						e := &ix.edges[id]
-						if e.rel == u.ts && ix.objNames[e.res].typ == u.typ && s.visible(e, ev.now) {
+						if e.rel == u.ts && ix.objTypes[e.res] == u.typ && s.visible(e, ev.now) {
 							push(e.res, u.perm, def && !ix.caveated(e))
 						}
 					}
@@ -128,7 +130,7 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 			out = append(out, ResourceResult{ID: id, Result: r.public()})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.SortFunc(out, func(a, b ResourceResult) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -141,5 +143,5 @@ func (ix *Index) objectID(o uint32, subject tuple.Subject) string {
 	if o >= absentResource {
 		return subject.ID
 	}
-	return ix.objNames[o].id
+	return ix.objIDs[o]
 }

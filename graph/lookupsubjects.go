@@ -48,6 +48,7 @@ func (s *Snapshot) LookupSubjects(ctx context.Context, sch *schema.Schema, req L
 	if err != nil {
 		return nil, err
 	}
+	defer ev.release()
 	ls := &subjectWalker{ev: ev, ctx: ctx, typ: ix.types[req.SubjectType], rel: ix.rels[req.SubjectRelation],
 		memo: map[uint64]*subjectSet{}, onStack: map[uint64]bool{}}
 	if _, ok := ix.rels[req.SubjectRelation]; !ok {
@@ -159,14 +160,14 @@ func (w *subjectWalker) subjects(o uint32, rel uint16) (*subjectSet, error) {
 	}()
 	set := newSubjectSet()
 	if typ == w.typ && rel == w.rel && w.rel != 0 {
-		set.addConcrete(ix.objNames[o].id, plain)
+		set.addConcrete(ix.objIDs[o], plain)
 	}
 	if pr == nil {
 		w.memo[key] = set
 		return set, nil
 	}
 	if pr.perm {
-		r, err := w.expr(pr.expr, o, ix.objNames[o].id)
+		r, err := w.expr(pr.expr, o, ix.objIDs[o])
 		if err != nil {
 			return nil, err
 		}
@@ -185,12 +186,11 @@ func (w *subjectWalker) subjects(o uint32, rel uint16) (*subjectSet, error) {
 				if st.absent() {
 					continue
 				}
-				subj := ix.objNames[e.subj]
-				if subj.typ == w.typ && e.srel == w.rel {
-					if subj.id == "*" {
+				if ix.objTypes[e.subj] == w.typ && e.srel == w.rel {
+					if id := ix.objIDs[e.subj]; id == "*" {
 						set.addWildcard(&wildcardEntry{st: st, excl: map[string]status{}})
 					} else {
-						set.addConcrete(subj.id, st)
+						set.addConcrete(id, st)
 					}
 				}
 				if e.srel != 0 {
@@ -286,7 +286,7 @@ func (w *subjectWalker) arrow(x *pexpr, o uint32) (*subjectSet, error) {
 					return nil, err
 				}
 				sub := newSubjectSet()
-				if !st.absent() && w.ev.p.rels[relKey{ix.objNames[e.subj].typ, x.rel}] != nil {
+				if !st.absent() && w.ev.p.rels[relKey{ix.objTypes[e.subj], x.rel}] != nil {
 					s2, err := w.subjects(e.subj, x.rel)
 					if err != nil {
 						return nil, err
