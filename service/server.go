@@ -1,0 +1,272 @@
+// Package service serves SpiceDB's authzed.api.v1 API over connect-go on top of the graph engine.
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+
+	"github.com/gatehouse-dev/gatehouse/graph"
+	"github.com/gatehouse-dev/gatehouse/schema"
+	"github.com/gatehouse-dev/gatehouse/store"
+	"github.com/gatehouse-dev/gatehouse/tuple"
+)
+
+// Limits are SpiceDB's defaults.
+const (
+	MaxUpdatesPerWrite   = 1000
+	MaxPreconditions     = 1000
+	MaxChecksPerBulk     = 10000
+	MaxCaveatContextSize = 4096
+	MaxDeleteLimit       = 1000
+	DefaultReadLimit     = 1000
+)
+
+// Config configures a Server.
+type Config struct {
+	Store store.Store
+	// Keys are the accepted preshared keys. At least one is required.
+	Keys []Key
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// ConsistencyTimeout bounds how long a request waits for the index to
+	// catch up with a revision (default 2s).
+	ConsistencyTimeout time.Duration
+	// StoreID names the datastore in ZedTokens, so tokens from another store are refused.
+	StoreID string
+}
+
+// Server holds the index and schema for one store and serves the API.
+type Server struct {
+	cfg   Config
+	st    store.Store
+	ix    *graph.Index
+	sch   atomic.Pointer[schema.Schema]
+	log   *slog.Logger
+	waitM sync.Mutex
+	waitC chan struct{} // closed and replaced whenever the index advances
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	ferr   atomic.Pointer[error]
+}
+
+// New loads the store's schema and relationships into a fresh index and starts
+// following the store's change stream.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("service: no store")
+	}
+	if len(cfg.Keys) == 0 {
+		return nil, errors.New("service: no preshared key configured")
+	}
+	if cfg.ConsistencyTimeout <= 0 {
+		cfg.ConsistencyTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StoreID == "" {
+		cfg.StoreID = "gatehouse"
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, ix: graph.NewIndex(), log: cfg.Logger, waitC: make(chan struct{}), done: make(chan struct{})}
+	sv, err := s.st.ReadSchema(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read schema: %w", err)
+	}
+	if sv.Text != "" {
+		sch, err := schema.Compile(sv.Text)
+		if err != nil {
+			return nil, fmt.Errorf("stored schema does not compile: %w", err)
+		}
+		s.sch.Store(sch)
+	}
+	batch := make([]tuple.Relationship, 0, 10000)
+	var loadRev graph.Revision
+	rev, err := s.st.Snapshot(ctx, func(r tuple.Relationship) error {
+		batch = append(batch, r)
+		if len(batch) == cap(batch) {
+			err := s.ix.Load(loadRev, batch)
+			batch = batch[:0]
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	// Load everything at the snapshot's revision (batches above went in at 0).
+	if err := s.ix.Load(graph.Revision(rev), batch); err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	fctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.follow(fctx, rev)
+	return s, nil
+}
+
+// Close stops following the store. It does not close the store.
+func (s *Server) Close() {
+	s.cancel()
+	<-s.done
+}
+
+func (s *Server) follow(ctx context.Context, from store.Revision) {
+	defer close(s.done)
+	err := s.st.Changes(ctx, from, func(c store.Change) error {
+		if c.Schema != nil {
+			sch, err := schema.Compile(*c.Schema)
+			if err != nil {
+				return fmt.Errorf("schema at revision %d: %w", c.Revision, err)
+			}
+			s.sch.Store(sch)
+		}
+		muts := make([]graph.Mutation, len(c.Updates))
+		for i, u := range c.Updates {
+			muts[i] = graph.Mutation{Delete: u.Op == store.OpDelete, Relationship: u.Relationship}
+		}
+		if err := s.ix.Apply(graph.Revision(c.Revision), muts); err != nil {
+			return err
+		}
+		s.advanced()
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("change stream stopped", "err", err)
+		s.ferr.Store(&err)
+		s.advanced()
+	}
+}
+
+func (s *Server) advanced() {
+	s.waitM.Lock()
+	close(s.waitC)
+	s.waitC = make(chan struct{})
+	s.waitM.Unlock()
+}
+
+// waitFor blocks until the index has applied rev, bounded by the consistency timeout.
+func (s *Server) waitFor(ctx context.Context, rev graph.Revision) error {
+	deadline := time.NewTimer(s.cfg.ConsistencyTimeout)
+	defer deadline.Stop()
+	for {
+		s.waitM.Lock()
+		ch := s.waitC
+		s.waitM.Unlock()
+		if s.ix.Head() >= rev {
+			return nil
+		}
+		if p := s.ferr.Load(); p != nil {
+			return connect.NewError(connect.CodeUnavailable, errors.New("the index stopped following the datastore"))
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return connect.NewError(connect.CodeUnavailable, fmt.Errorf("index did not reach revision %d within %v", rev, s.cfg.ConsistencyTimeout))
+		}
+	}
+}
+
+// schema returns the current schema or FailedPrecondition when none was written.
+func (s *Server) schema() (*schema.Schema, error) {
+	sch := s.sch.Load()
+	if sch == nil {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("no schema has been defined; call WriteSchema first"))
+	}
+	return sch, nil
+}
+
+// Token encoding: "gh1:<store id>:<revision>", base64url.
+func (s *Server) token(rev graph.Revision) *v1.ZedToken {
+	raw := "gh1:" + s.cfg.StoreID + ":" + strconv.FormatInt(int64(rev), 10)
+	return &v1.ZedToken{Token: base64.RawURLEncoding.EncodeToString([]byte(raw))}
+}
+
+func (s *Server) parseToken(t *v1.ZedToken) (graph.Revision, error) {
+	bad := connect.NewError(connect.CodeInvalidArgument, errors.New("invalid zedtoken"))
+	raw, err := base64.RawURLEncoding.DecodeString(t.GetToken())
+	if err != nil {
+		return 0, bad
+	}
+	parts := strings.Split(string(raw), ":")
+	if len(parts) != 3 || parts[0] != "gh1" {
+		return 0, bad
+	}
+	if parts[1] != s.cfg.StoreID {
+		return 0, connect.NewError(connect.CodeInvalidArgument, errors.New("zedtoken is for another datastore"))
+	}
+	rev, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || rev < 0 {
+		return 0, bad
+	}
+	return graph.Revision(rev), nil
+}
+
+// snapshot picks the snapshot a read is served from, per SpiceDB's consistency modes.
+func (s *Server) snapshot(ctx context.Context, c *v1.Consistency) (*graph.Snapshot, error) {
+	switch {
+	case c.GetFullyConsistent():
+		head, err := s.st.HeadRevision(ctx)
+		if err != nil {
+			return nil, connect.NewError(connect.CodeUnavailable, errors.New("datastore unavailable"))
+		}
+		if err := s.waitFor(ctx, graph.Revision(head)); err != nil {
+			return nil, err
+		}
+		return s.ix.Snapshot(graph.Revision(head))
+	case c.GetAtLeastAsFresh() != nil:
+		rev, err := s.parseToken(c.GetAtLeastAsFresh())
+		if err != nil {
+			return nil, err
+		}
+		if err := s.waitFor(ctx, rev); err != nil {
+			return nil, err
+		}
+		return s.ix.Snapshot(0)
+	case c.GetAtExactSnapshot() != nil:
+		rev, err := s.parseToken(c.GetAtExactSnapshot())
+		if err != nil {
+			return nil, err
+		}
+		if err := s.waitFor(ctx, rev); err != nil {
+			return nil, err
+		}
+		snap, err := s.ix.Snapshot(rev)
+		if err != nil {
+			return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("specified revision is no longer available: it is older than the garbage collection window"))
+		}
+		return snap, nil
+	default:
+		return s.ix.Snapshot(0)
+	}
+}
+
+// Handler returns the HTTP handler serving every service, behind authentication.
+func (s *Server) Handler() http.Handler {
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(s.authInterceptor()),
+		connect.WithCompressMinBytes(1024),
+		connect.WithReadMaxBytes(4 << 20),
+		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+			s.log.Error("panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}),
+	}
+	mux := http.NewServeMux()
+	s.registerPermissions(mux, opts)
+	s.registerSchema(mux, opts)
+	return mux
+}
