@@ -173,10 +173,10 @@ const (
 
 // evaluator answers checks for one subject over one snapshot; callers hold ix.mu.RLock.
 type evaluator struct {
-	s   *Snapshot
-	ix  *Index
-	p   *plan
-	now int64
+	s      *Snapshot
+	ix     *Index
+	p      *plan
+	now    int64
 	values map[string]any
 
 	subj     uint32

@@ -169,10 +169,10 @@ type revTime struct {
 // NewIndex returns an empty index at revision 0.
 func NewIndex() *Index {
 	ix := &Index{
-		types:   map[string]uint16{},
-		rels:    map[string]uint16{"": 0},
-		extras:  make([]extra, 1), // slot 0 means "none"
-		plans:   map[*schema.Schema]*plan{},
+		types:  map[string]uint16{},
+		rels:   map[string]uint16{"": 0},
+		extras: make([]extra, 1), // slot 0 means "none"
+		plans:  map[*schema.Schema]*plan{},
 	}
 	ix.relNames = []string{""}
 	return ix

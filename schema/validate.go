@@ -121,4 +121,3 @@ func invalidSubjectType(rel *Relation, r tuple.Relationship, want AllowedSubject
 	e.Message = fmt.Sprintf("subjects of type `%s` are not allowed on relation `%s#%s`", want.Source(), rel.Definition, rel.Name)
 	return e
 }
-

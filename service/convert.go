@@ -134,4 +134,3 @@ func partial(r graph.Result) *v1.PartialCaveatInfo {
 	}
 	return &v1.PartialCaveatInfo{MissingRequiredContext: r.Missing}
 }
-

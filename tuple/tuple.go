@@ -69,7 +69,9 @@ type Key struct {
 }
 
 // Key returns the identity of r.
-func (r Relationship) Key() Key { return Key{Resource: r.Resource, Relation: r.Relation, Subject: r.Subject} }
+func (r Relationship) Key() Key {
+	return Key{Resource: r.Resource, Relation: r.Relation, Subject: r.Subject}
+}
 
 // String renders r in SpiceDB tuple syntax, e.g.
 // document:1#viewer@user:a[only_on:{"day":"mon"}][expiration:2030-01-01T00:00:00Z].
