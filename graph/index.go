@@ -29,20 +29,51 @@ type Mutation struct {
 	Relationship tuple.Relationship
 }
 
-// edge is one relationship version. Revisions bound its visibility:
-// created <= r < deleted (deleted 0 = live).
+// edge is one relationship version, 24 bytes. Revisions bound its
+// visibility: created <= r < deleted. Most edges are live and uncaveated, so
+// the deletion revision lives with the caveat and expiration in the rarer
+// extra record.
 type edge struct {
 	res, subj uint32
 	rel, srel uint16
-	extra     uint32 // index into Index.extras; 0 = no caveat and no expiration
+	extra     uint32 // index into Index.extras; 0 = live, no caveat, no expiration
 	created   Revision
-	deleted   Revision
 }
 
 type extra struct {
 	caveat  string
 	context map[string]any
-	expires int64 // unix microseconds (nanoseconds overflow in 2262); 0 = never
+	expires int64    // unix microseconds (nanoseconds overflow in 2262); 0 = never
+	deleted Revision // revision that deleted the edge; 0 = live
+}
+
+// deletedAt returns the revision that deleted e, or 0 if it is live.
+func (ix *Index) deletedAt(e *edge) Revision {
+	if e.extra == 0 {
+		return 0
+	}
+	return ix.extras[e.extra].deleted
+}
+
+// markDeleted records that edge id was deleted at rev.
+func (ix *Index) markDeleted(id uint32, rev Revision) {
+	e := &ix.edges[id]
+	if e.extra == 0 {
+		e.extra = ix.allocExtra(extra{})
+	}
+	ix.extras[e.extra].deleted = rev
+	ix.live--
+}
+
+func (ix *Index) allocExtra(x extra) uint32 {
+	if n := len(ix.freeExtra); n > 0 {
+		id := ix.freeExtra[n-1]
+		ix.freeExtra = ix.freeExtra[:n-1]
+		ix.extras[id] = x
+		return id
+	}
+	ix.extras = append(ix.extras, x)
+	return uint32(len(ix.extras) - 1)
 }
 
 // relList is one resource relation's edges at an object, split by whether the
@@ -265,8 +296,7 @@ func (ix *Index) Apply(rev Revision, muts []Mutation) error {
 	for _, m := range muts {
 		if m.Delete {
 			if e, ok := ix.findLive(m.Relationship.Key()); ok {
-				ix.edges[e].deleted = rev
-				ix.live--
+				ix.markDeleted(e, rev)
 			}
 			continue
 		}
@@ -285,8 +315,7 @@ func (ix *Index) upsert(r tuple.Relationship, rev Revision) {
 			ix.setExtra(e, r)
 			return
 		}
-		ix.edges[e].deleted = rev
-		ix.live--
+		ix.markDeleted(e, rev)
 	}
 	res := ix.internObject(r.Resource.Type, r.Resource.ID)
 	subj := ix.internObject(r.Subject.Type, r.Subject.ID)
@@ -324,14 +353,7 @@ func (ix *Index) setExtra(id uint32, r tuple.Relationship) {
 	if r.Expiration != nil {
 		x.expires = r.Expiration.UnixMicro()
 	}
-	if n := len(ix.freeExtra); n > 0 {
-		e.extra = ix.freeExtra[n-1]
-		ix.freeExtra = ix.freeExtra[:n-1]
-		ix.extras[e.extra] = x
-		return
-	}
-	e.extra = uint32(len(ix.extras))
-	ix.extras = append(ix.extras, x)
+	e.extra = ix.allocExtra(x)
 }
 
 // findLive returns the live edge with key k, scanning the shorter of the
@@ -366,7 +388,7 @@ func (ix *Index) findLive(k tuple.Key) (uint32, bool) {
 	}
 	for _, e := range cands {
 		ed := &ix.edges[e]
-		if ed.deleted == 0 && ed.res == res && ed.subj == subj && ed.rel == rel && ed.srel == srel {
+		if ed.res == res && ix.deletedAt(ed) == 0 && ed.subj == subj && ed.rel == rel && ed.srel == srel {
 			return e, true
 		}
 	}
@@ -410,7 +432,7 @@ func (ix *Index) GC(before time.Time) int {
 	removed := 0
 	for id := range ix.edges {
 		e := &ix.edges[id]
-		if e.deleted == 0 || e.deleted > horizon || e.created < 0 {
+		if d := ix.deletedAt(e); d == 0 || d > horizon || e.created < 0 {
 			continue
 		}
 		removeFromList(ix.nodes[e.res].out, e.rel, uint32(id))
@@ -438,11 +460,12 @@ func (s *Snapshot) Revision() Revision { return s.rev }
 // visible reports whether edge e exists at the snapshot's revision and has not
 // expired at now.
 func (s *Snapshot) visible(e *edge, now int64) bool {
-	if e.created > s.rev || e.created < 0 || (e.deleted != 0 && e.deleted <= s.rev) {
+	if e.created > s.rev || e.created < 0 {
 		return false
 	}
 	if e.extra != 0 {
-		if x := s.ix.extras[e.extra].expires; x != 0 && x <= now {
+		x := &s.ix.extras[e.extra]
+		if (x.deleted != 0 && x.deleted <= s.rev) || (x.expires != 0 && x.expires <= now) {
 			return false
 		}
 	}
