@@ -176,7 +176,7 @@ type evaluator struct {
 	s      *Snapshot
 	ix     *Index
 	p      *plan
-	now    int64
+	now    clock
 	values map[string]any
 
 	subj     uint32
@@ -204,11 +204,9 @@ func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*ev
 	if ev.maxDepth <= 0 {
 		ev.maxDepth = DefaultMaxDepth
 	}
-	now := c.Now
-	if now.IsZero() {
-		now = time.Now()
+	if !c.Now.IsZero() {
+		ev.now = clock{micros: c.Now.UnixMicro(), set: true}
 	}
-	ev.now = now.UnixMicro()
 	if c.Caller != nil {
 		ev.bindings = &caveats.Bindings{Caller: c.Caller}
 	}
@@ -219,7 +217,9 @@ func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*ev
 		return nil, err
 	}
 	ev.subjType = ix.types[subject.Type]
-	if r, ok := ix.rels[subject.Relation]; ok {
+	if subject.Relation == "" {
+		ev.subjRel = 0
+	} else if r, ok := ix.rels[subject.Relation]; ok {
 		ev.subjRel = r
 	} else {
 		// A relation never seen in data: no edge can name it, but identity can.
@@ -228,8 +228,9 @@ func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*ev
 	if o, ok := ix.lookupObject(subject.Type, subject.ID); ok {
 		ev.subj = o
 	}
-	if subject.Relation == "" && subject.ID != "*" {
-		ev.wildcard, ev.hasWild = ix.lookupObject(subject.Type, "*")
+	if subject.Relation == "" && subject.ID != "*" && int(ev.subjType) < len(ix.wildcards) {
+		ev.wildcard = ix.wildcards[ev.subjType]
+		ev.hasWild = ev.wildcard != noObject
 	}
 	return ev, nil
 }
@@ -406,7 +407,7 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 				}
 				for _, id := range from.edges {
 					e := &edges[id]
-					if e.res != o || e.rel != rel || !ev.s.visible(e, ev.now) {
+					if e.res != o || e.rel != rel || !ev.s.visible(e, &ev.now) {
 						continue
 					}
 					if e.subj == ev.subj && e.srel != ev.subjRel {
@@ -424,7 +425,7 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 		} else {
 			for _, id := range forward {
 				e := &edges[id]
-				if !((e.subj == ev.subj && e.srel == ev.subjRel) || (ev.hasWild && e.subj == ev.wildcard)) || !ev.s.visible(e, ev.now) {
+				if !((e.subj == ev.subj && e.srel == ev.subjRel) || (ev.hasWild && e.subj == ev.wildcard)) || !ev.s.visible(e, &ev.now) {
 					continue
 				}
 				c, err := ev.caveat(e)
@@ -440,7 +441,7 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 	// Usersets: group#member and the like, checked recursively.
 	for _, id := range l.usersets {
 		e := &edges[id]
-		if !ev.s.visible(e, ev.now) {
+		if !ev.s.visible(e, &ev.now) {
 			continue
 		}
 		if e.subj == ev.subj && e.srel == ev.subjRel {
@@ -538,7 +539,7 @@ func (ev *evaluator) arrow(x *pexpr, o uint32) (result, error) {
 	for _, part := range [][]uint32{l.direct, l.usersets} {
 		for _, id := range part {
 			e := &ev.ix.edges[id]
-			if !ev.s.visible(e, ev.now) {
+			if !ev.s.visible(e, &ev.now) {
 				continue
 			}
 			found = true

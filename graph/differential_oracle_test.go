@@ -717,10 +717,7 @@ func (env *diffEnv) compareLookupSubjects(t *testing.T) {
 					}
 					rep.compare(query, want, got, func() string {
 						var reqs []graph.CheckRequest
-						for _, uid := range differing(wantSet, gotSet) {
-							if uid == "*" {
-								uid = absentUser
-							}
+						for _, uid := range wildcardDiff(differing(wantSet, gotSet), wantSet, gotSet) {
 							reqs = append(reqs, graph.CheckRequest{Resource: res, Permission: perm, Subject: tuple.Subject{Type: "user", ID: uid}})
 						}
 						return env.explainByCheck(ctx, reqs, ci)
@@ -729,6 +726,35 @@ func (env *diffEnv) compareLookupSubjects(t *testing.T) {
 			}
 		}
 	}
+}
+
+// wildcardDiff turns the subject IDs two LookupSubjects results disagree on
+// into users to check: a differing wildcard stands for the absent user and for
+// every user either side excludes from it.
+func wildcardDiff(ids []string, a, b map[string]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, id := range ids {
+		if !strings.HasPrefix(id, "*") {
+			add(id)
+			continue
+		}
+		add(absentUser)
+		for _, e := range []string{a[id], b[id]} {
+			if i := strings.Index(e, "{"); i >= 0 {
+				for _, x := range strings.Fields(strings.Trim(e[i:], "{}")) {
+					add(strings.TrimPrefix(x[:strings.LastIndex(x, ":")], "-"))
+				}
+			}
+		}
+	}
+	return out
 }
 
 func lsEntry(perm string, excluded []string) string {
@@ -740,9 +766,9 @@ func lsEntry(perm string, excluded []string) string {
 }
 
 // spiceLS runs SpiceDB's LookupSubjects. SpiceDB may stream a subject once
-// per path: identical repeats collapse, a concrete subject has the permission
-// if any result says so, and a wildcard streamed with different exclusions is
-// kept twice so that the comparison shows it.
+// per path; repeats are merged as a union: a concrete subject, or a wildcard
+// without exclusions, has the permission if any result says so. A wildcard
+// streamed with different exclusions is kept twice, for the comparison to show.
 func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, ci int) (map[string]string, int, error) {
 	cctx, cancel, ok := env.spiceCall(ctx)
 	if !ok {
@@ -777,10 +803,13 @@ func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, 
 			switch {
 			case prev == entry:
 				continue
-			case id != "*":
+			case id != "*" || !strings.Contains(prev+entry, "{"):
 				if prev == "HAS" {
 					entry = prev
 				}
+			case prev == "HAS":
+				continue
+			case entry == "HAS":
 			default:
 				id += fmt.Sprintf("(duplicate %d)", dups)
 			}

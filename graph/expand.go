@@ -87,7 +87,7 @@ func (x *expander) expand(o uint32, obj tuple.Object, rel uint16) (*ExpandNode, 
 		for _, part := range [][]uint32{l.direct, l.usersets} {
 			for _, id := range part {
 				e := &ix.edges[id]
-				if !x.ev.s.visible(e, x.ev.now) {
+				if !x.ev.s.visible(e, &x.ev.now) {
 					continue
 				}
 				r := ix.relationship(e)
@@ -129,7 +129,7 @@ func (x *expander) expr(e *pexpr, o uint32, obj tuple.Object) (*ExpandNode, erro
 			for _, part := range [][]uint32{l.direct, l.usersets} {
 				for _, id := range part {
 					ed := &ix.edges[id]
-					if !x.ev.s.visible(ed, x.ev.now) || x.ev.p.rels[relKey{ix.objTypes[ed.subj], e.rel}] == nil {
+					if !x.ev.s.visible(ed, &x.ev.now) || x.ev.p.rels[relKey{ix.objTypes[ed.subj], e.rel}] == nil {
 						continue
 					}
 					target := tuple.Object{Type: ix.typeNames[ix.objTypes[ed.subj]], ID: ix.objIDs[ed.subj]}

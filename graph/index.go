@@ -3,7 +3,9 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/schema"
@@ -160,6 +162,9 @@ func removeFromList(ls []relList, rel uint16, e uint32) {
 	l.usersets = removeID(l.usersets, e)
 }
 
+// noObject is never an interned object number.
+const noObject = math.MaxUint32 - 2
+
 // Index is the in-memory, revisioned relationship index: interned object and
 // relation names, forward and reverse adjacency, and a window of MVCC history.
 // Snapshots taken from it are immutable views at one revision. It is safe for
@@ -177,14 +182,17 @@ type Index struct {
 	objTypes []uint16
 	objIDs   []string
 	nodes    []node
+	// wildcards holds, per type, the interned `type:*` object or noObject.
+	wildcards []uint32
 
 	edges     []edge
 	freeEdges []uint32
 	extras    []extra
 	freeExtra []uint32
 
-	plans map[*schema.Schema]*plan
-	evals sync.Pool // *evaluator, reused across queries
+	plans    map[*schema.Schema]*plan
+	lastPlan atomic.Pointer[plan] // the plan most recently used, read without the lock
+	evals    sync.Pool            // *evaluator, reused across queries
 
 	head    Revision
 	oldest  Revision // oldest revision still readable
@@ -217,6 +225,7 @@ func (ix *Index) internType(name string) uint16 {
 	ix.types[name] = t
 	ix.typeNames = append(ix.typeNames, name)
 	ix.objects = append(ix.objects, map[string]uint32{})
+	ix.wildcards = append(ix.wildcards, noObject)
 	return t
 }
 
@@ -240,6 +249,9 @@ func (ix *Index) internObject(typ, id string) uint32 {
 	ix.objTypes = append(ix.objTypes, t)
 	ix.objIDs = append(ix.objIDs, id)
 	ix.nodes = append(ix.nodes, node{})
+	if id == "*" {
+		ix.wildcards[t] = o
+	}
 	return o
 }
 
@@ -457,15 +469,29 @@ type Snapshot struct {
 // Revision returns the snapshot's revision.
 func (s *Snapshot) Revision() Revision { return s.rev }
 
+// clock is an evaluation's time, read from the system clock only when an
+// expiring relationship is met (reading it costs more than a whole simple check).
+type clock struct {
+	micros int64
+	set    bool
+}
+
+func (c *clock) now() int64 {
+	if !c.set {
+		c.micros, c.set = time.Now().UnixMicro(), true
+	}
+	return c.micros
+}
+
 // visible reports whether edge e exists at the snapshot's revision and has not
-// expired at now.
-func (s *Snapshot) visible(e *edge, now int64) bool {
+// expired at the clock's time.
+func (s *Snapshot) visible(e *edge, now *clock) bool {
 	if e.created > s.rev || e.created < 0 {
 		return false
 	}
 	if e.extra != 0 {
 		x := &s.ix.extras[e.extra]
-		if (x.deleted != 0 && x.deleted <= s.rev) || (x.expires != 0 && x.expires <= now) {
+		if (x.deleted != 0 && x.deleted <= s.rev) || (x.expires != 0 && x.expires <= now.now()) {
 			return false
 		}
 	}
@@ -478,10 +504,10 @@ func (s *Snapshot) Relationships(now time.Time, fn func(tuple.Relationship) bool
 	ix := s.ix
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	n := now.UnixMicro()
+	n := clock{micros: now.UnixMicro(), set: true}
 	for id := range ix.edges {
 		e := &ix.edges[id]
-		if !s.visible(e, n) {
+		if !s.visible(e, &n) {
 			continue
 		}
 		if !fn(ix.relationship(e)) {

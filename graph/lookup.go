@@ -85,7 +85,7 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 		if l := ev.inList(it.o, it.rel); l != nil {
 			for _, id := range l.edges {
 				e := &ix.edges[id]
-				if s.visible(e, ev.now) {
+				if s.visible(e, &ev.now) {
 					push(e.res, e.rel, it.definite && !ix.caveated(e))
 				}
 			}
@@ -106,7 +106,7 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 				for _, l := range ix.nodes[it.o].in {
 					for _, id := range l.edges {
 						e := &ix.edges[id]
-						if e.rel == u.ts && ix.objTypes[e.res] == u.typ && s.visible(e, ev.now) {
+						if e.rel == u.ts && ix.objTypes[e.res] == u.typ && s.visible(e, &ev.now) {
 							push(e.res, u.perm, def && !ix.caveated(e))
 						}
 					}

@@ -176,7 +176,7 @@ func (w *subjectWalker) subjects(o uint32, rel uint16) (*subjectSet, error) {
 		for _, part := range [][]uint32{l.direct, l.usersets} {
 			for _, id := range part {
 				e := &ix.edges[id]
-				if !w.ev.s.visible(e, w.ev.now) {
+				if !w.ev.s.visible(e, &w.ev.now) {
 					continue
 				}
 				st, err := w.statusOf(e)
@@ -278,7 +278,7 @@ func (w *subjectWalker) arrow(x *pexpr, o uint32) (*subjectSet, error) {
 		for _, part := range [][]uint32{l.direct, l.usersets} {
 			for _, id := range part {
 				e := &ix.edges[id]
-				if !w.ev.s.visible(e, w.ev.now) {
+				if !w.ev.s.visible(e, &w.ev.now) {
 					continue
 				}
 				st, err := w.statusOf(e)

@@ -44,10 +44,14 @@ type planUse struct {
 // planFor returns the plan of sch, building it (and interning the schema's
 // names) on first use. Callers must not hold ix.mu.
 func (ix *Index) planFor(sch *schema.Schema) *plan {
+	if p := ix.lastPlan.Load(); p != nil && p.sch == sch {
+		return p
+	}
 	ix.mu.RLock()
 	p := ix.plans[sch]
 	ix.mu.RUnlock()
 	if p != nil {
+		ix.lastPlan.Store(p)
 		return p
 	}
 	ix.mu.Lock()
@@ -84,6 +88,7 @@ func (ix *Index) planFor(sch *schema.Schema) *plan {
 		clear(ix.plans)
 	}
 	ix.plans[sch] = p
+	ix.lastPlan.Store(p)
 	return p
 }
 
