@@ -342,7 +342,7 @@ func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
 		return yes, nil
 	}
 	typ := ev.typeOf(o)
-	pr := ev.p.rels[relKey{typ, rel}]
+	pr := ev.p.rel(typ, rel)
 	if pr == nil {
 		return no, nil
 	}
@@ -358,7 +358,7 @@ func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
 		return no, ErrMaxDepth
 	}
 	ev.depth++
-	ev.memo.put(key, memoEntry{active: true})
+	slot := ev.memo.add(key, memoEntry{active: true})
 	cuts := ev.cuts
 	var r result
 	var err error
@@ -372,10 +372,10 @@ func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
 		return no, err
 	}
 	if ev.cuts == cuts || r.kind == rYes {
-		ev.memo.put(key, memoEntry{r: r})
+		ev.memo.entries[slot] = memoEntry{key: key, r: r}
 	} else {
 		// Decided under a cycle cut: not final, evaluate again if reached anew.
-		ev.memo.remove(key)
+		ev.memo.remove(slot)
 	}
 	return r, nil
 }
@@ -549,7 +549,7 @@ func (ev *evaluator) arrow(x *pexpr, o uint32) (result, error) {
 			}
 			var sub result
 			if c.kind != rNo {
-				if ev.p.rels[relKey{ev.typeOf(e.subj), x.rel}] != nil {
+				if ev.p.rel(ev.typeOf(e.subj), x.rel) != nil {
 					if sub, err = ev.check(e.subj, x.rel); err != nil {
 						return no, err
 					}
@@ -629,41 +629,104 @@ type memoEntry struct {
 }
 
 // memoTable memoises results per (object, relation) for one evaluation. Most
-// checks touch a handful of entries and scan them; past smallMemo entries a map
-// from key to slot takes over. Both are kept for reuse by pooled evaluators.
+// checks touch a handful of entries and scan them; past smallMemo entries an
+// open-addressing hash index takes over. The index is stamped with a
+// generation so that a pooled evaluator reuses it without clearing it.
 type memoTable struct {
 	entries []memoEntry
-	index   map[uint64]int32
+	table   []memoSlot
+	gen     uint32
+	used    int
 	indexed bool
+}
+
+type memoSlot struct {
+	key  uint64
+	gen  uint32
+	slot int32
 }
 
 const smallMemo = 16
 
 func (m *memoTable) reset() {
-	clear(m.entries)
 	m.entries = m.entries[:0]
-	if m.indexed {
-		clear(m.index)
-		m.indexed = false
+	m.indexed, m.used = false, 0
+	m.gen++
+	if m.gen == 0 { // wrapped: stale stamps could match again
+		clear(m.table)
+		m.gen = 1
 	}
 	if cap(m.entries) > 1<<16 {
-		m.entries, m.index = nil, nil // do not pin memory of a huge evaluation
+		m.entries, m.table = nil, nil // do not pin the memory of a huge evaluation
 	}
 }
 
+func memoHash(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> 20 }
+
 func (m *memoTable) find(key uint64) int {
-	if m.indexed {
-		if i, ok := m.index[key]; ok {
-			return int(i)
+	if !m.indexed {
+		for i := range m.entries {
+			if m.entries[i].key == key && !m.entries[i].dead {
+				return i
+			}
 		}
 		return -1
 	}
-	for i := range m.entries {
-		if m.entries[i].key == key && !m.entries[i].dead {
-			return i
+	mask := uint64(len(m.table) - 1)
+	for i := memoHash(key) & mask; ; i = (i + 1) & mask {
+		h := &m.table[i]
+		if h.gen != m.gen {
+			return -1
+		}
+		if h.key == key {
+			if m.entries[h.slot].dead {
+				return -1
+			}
+			return int(h.slot)
 		}
 	}
-	return -1
+}
+
+func (m *memoTable) index(key uint64, slot int32) {
+	if (m.used+1)*2 > len(m.table) {
+		m.grow()
+	}
+	mask := uint64(len(m.table) - 1)
+	for i := memoHash(key) & mask; ; i = (i + 1) & mask {
+		h := &m.table[i]
+		if h.gen != m.gen {
+			*h = memoSlot{key: key, gen: m.gen, slot: slot}
+			m.used++
+			return
+		}
+		if h.key == key {
+			h.slot = slot
+			return
+		}
+	}
+}
+
+func (m *memoTable) grow() {
+	n := 64
+	for n < (m.used+1)*4 {
+		n *= 2
+	}
+	if n > len(m.table) {
+		m.table = make([]memoSlot, n)
+		m.gen = 1
+	} else {
+		m.gen++
+		if m.gen == 0 {
+			clear(m.table)
+			m.gen = 1
+		}
+	}
+	m.used = 0
+	for i := range m.entries {
+		if !m.entries[i].dead {
+			m.index(m.entries[i].key, int32(i))
+		}
+	}
 }
 
 func (m *memoTable) get(key uint64) *memoEntry {
@@ -673,36 +736,19 @@ func (m *memoTable) get(key uint64) *memoEntry {
 	return nil
 }
 
-func (m *memoTable) put(key uint64, e memoEntry) {
+// add appends a new entry for key (which must not be present) and returns its slot.
+func (m *memoTable) add(key uint64, e memoEntry) int {
 	e.key = key
-	if i := m.find(key); i >= 0 {
-		m.entries[i] = e
-		return
-	}
 	m.entries = append(m.entries, e)
-	switch n := len(m.entries); {
+	slot := len(m.entries) - 1
+	switch {
 	case m.indexed:
-		m.index[key] = int32(n - 1)
-	case n > smallMemo:
-		if m.index == nil {
-			m.index = make(map[uint64]int32, 64)
-		}
-		for i, x := range m.entries {
-			if !x.dead {
-				m.index[x.key] = int32(i)
-			}
-		}
+		m.index(key, int32(slot))
+	case len(m.entries) > smallMemo:
 		m.indexed = true
+		m.grow()
 	}
+	return slot
 }
 
-func (m *memoTable) remove(key uint64) {
-	i := m.find(key)
-	if i < 0 {
-		return
-	}
-	m.entries[i].dead = true
-	if m.indexed {
-		delete(m.index, key)
-	}
-}
+func (m *memoTable) remove(slot int) { m.entries[slot].dead = true }

@@ -71,7 +71,7 @@ func (x *expander) expand(o uint32, obj tuple.Object, rel uint16) (*ExpandNode, 
 	x.depth++
 	defer func() { x.depth-- }()
 	node := &ExpandNode{Kind: ExpandLeaf, Object: obj, Relation: ix.relNames[rel]}
-	pr := x.ev.p.rels[relKey{x.ev.typeOf(o), rel}]
+	pr := x.ev.p.rel(x.ev.typeOf(o), rel)
 	if pr == nil {
 		return node, nil
 	}
@@ -129,7 +129,7 @@ func (x *expander) expr(e *pexpr, o uint32, obj tuple.Object) (*ExpandNode, erro
 			for _, part := range [][]uint32{l.direct, l.usersets} {
 				for _, id := range part {
 					ed := &ix.edges[id]
-					if !x.ev.s.visible(ed, &x.ev.now) || x.ev.p.rels[relKey{ix.objTypes[ed.subj], e.rel}] == nil {
+					if !x.ev.s.visible(ed, &x.ev.now) || x.ev.p.rel(ix.objTypes[ed.subj], e.rel) == nil {
 						continue
 					}
 					target := tuple.Object{Type: ix.typeNames[ix.objTypes[ed.subj]], ID: ix.objIDs[ed.subj]}

@@ -61,7 +61,7 @@ func (s *Snapshot) LookupSubjects(ctx context.Context, sch *schema.Schema, req L
 		if ev.absentType == ls.typ && req.SubjectRelation == req.Permission && req.SubjectRelation != "" {
 			set.addConcrete(req.Resource.ID, plain)
 		}
-		if pr := p.rels[relKey{ev.absentType, ix.rels[req.Permission]}]; pr != nil && pr.perm && req.SubjectType == req.Resource.Type && req.SubjectRelation == "" && hasSelf(pr.expr) {
+		if pr := p.rel(ev.absentType, ix.rels[req.Permission]); pr != nil && pr.perm && req.SubjectType == req.Resource.Type && req.SubjectRelation == "" && hasSelf(pr.expr) {
 			set2, err := ls.expr(pr.expr, o, req.Resource.ID)
 			if err != nil {
 				return nil, err
@@ -138,7 +138,7 @@ func (w *subjectWalker) statusOf(e *edge) (status, error) {
 func (w *subjectWalker) subjects(o uint32, rel uint16) (*subjectSet, error) {
 	ix := w.ev.ix
 	typ := w.ev.typeOf(o)
-	pr := w.ev.p.rels[relKey{typ, rel}]
+	pr := w.ev.p.rel(typ, rel)
 	key := uint64(o)<<16 | uint64(rel)
 	if s, ok := w.memo[key]; ok {
 		return s, nil
@@ -286,7 +286,7 @@ func (w *subjectWalker) arrow(x *pexpr, o uint32) (*subjectSet, error) {
 					return nil, err
 				}
 				sub := newSubjectSet()
-				if !st.absent() && w.ev.p.rels[relKey{ix.objTypes[e.subj], x.rel}] != nil {
+				if !st.absent() && w.ev.p.rel(ix.objTypes[e.subj], x.rel) != nil {
 					s2, err := w.subjects(e.subj, x.rel)
 					if err != nil {
 						return nil, err

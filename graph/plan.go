@@ -13,9 +13,20 @@ func (k relKey) pack() uint32 { return uint32(k.typ)<<16 | uint32(k.rel) }
 
 // plan is a schema translated to the index's interned IDs.
 type plan struct {
-	sch  *schema.Schema
-	rels map[relKey]*planRel
-	uses map[relKey][]planUse
+	sch *schema.Schema
+	// rels is a dense table indexed by type*stride + relation.
+	rels   []*planRel
+	stride int
+	uses   map[relKey][]planUse
+}
+
+// rel returns the relation or permission rel of type typ, or nil.
+func (p *plan) rel(typ, rel uint16) *planRel {
+	i := int(typ)*p.stride + int(rel)
+	if int(rel) >= p.stride || i >= len(p.rels) {
+		return nil
+	}
+	return p.rels[i]
 }
 
 type planRel struct {
@@ -59,7 +70,8 @@ func (ix *Index) planFor(sch *schema.Schema) *plan {
 	if p := ix.plans[sch]; p != nil {
 		return p
 	}
-	p = &plan{sch: sch, rels: map[relKey]*planRel{}, uses: map[relKey][]planUse{}}
+	p = &plan{sch: sch, uses: map[relKey][]planUse{}}
+	rels := map[relKey]*planRel{}
 	for _, d := range sch.Definitions() {
 		t := ix.internType(d.Name)
 		for _, rn := range d.Order {
@@ -68,8 +80,13 @@ func (ix *Index) planFor(sch *schema.Schema) *plan {
 			if r.Expr != nil {
 				pr.expr = ix.planExpr(r.Expr)
 			}
-			p.rels[relKey{t, ix.internRel(rn)}] = pr
+			rels[relKey{t, ix.internRel(rn)}] = pr
 		}
+	}
+	p.stride = len(ix.relNames)
+	p.rels = make([]*planRel, len(ix.typeNames)*p.stride)
+	for k, pr := range rels {
+		p.rels[int(k.typ)*p.stride+int(k.rel)] = pr
 	}
 	for _, d := range sch.Definitions() {
 		t := ix.internType(d.Name)
