@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/gatehouse-dev/gatehouse/graph"
 	"github.com/gatehouse-dev/gatehouse/schema"
@@ -32,20 +33,9 @@ func (s *Server) registerPermissions(mux *http.ServeMux, opts []connect.HandlerO
 
 func (s *Server) checkPermission(ctx context.Context, req *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error) {
 	m := req.Msg
-	if err := validated(m); err != nil {
-		return nil, err
-	}
-	sch, err := s.schema()
+	sch, values, snap, err := s.prepareRead(ctx, m, m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return nil, err
-	}
-	values, err := requestContext(m.GetContext())
-	if err != nil {
-		return nil, err
-	}
-	snap, err := s.snapshot(ctx, m.GetConsistency())
-	if err != nil {
-		return nil, toConnect(s.log, err)
 	}
 	res, err := snap.Check(ctx, sch, graph.CheckRequest{Resource: object(m.GetResource()), Permission: m.GetPermission(), Subject: subject(m.GetSubject()), Context: graph.Context{Values: values}})
 	if err != nil {
@@ -104,20 +94,9 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 
 func (s *Server) lookupResources(ctx context.Context, req *connect.Request[v1.LookupResourcesRequest], stream *connect.ServerStream[v1.LookupResourcesResponse]) error {
 	m := req.Msg
-	if err := validated(m); err != nil {
-		return err
-	}
-	sch, err := s.schema()
+	sch, values, snap, err := s.prepareRead(ctx, m, m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return err
-	}
-	values, err := requestContext(m.GetContext())
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(ctx, m.GetConsistency())
-	if err != nil {
-		return toConnect(s.log, err)
 	}
 	results, err := snap.LookupResources(ctx, sch, graph.LookupResourcesRequest{
 		ResourceType: m.GetResourceObjectType(), Permission: m.GetPermission(), Subject: subject(m.GetSubject()), Context: graph.Context{Values: values},
@@ -148,20 +127,9 @@ func (s *Server) lookupResources(ctx context.Context, req *connect.Request[v1.Lo
 
 func (s *Server) lookupSubjects(ctx context.Context, req *connect.Request[v1.LookupSubjectsRequest], stream *connect.ServerStream[v1.LookupSubjectsResponse]) error {
 	m := req.Msg
-	if err := validated(m); err != nil {
-		return err
-	}
-	sch, err := s.schema()
+	sch, values, snap, err := s.prepareRead(ctx, m, m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return err
-	}
-	values, err := requestContext(m.GetContext())
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(ctx, m.GetConsistency())
-	if err != nil {
-		return toConnect(s.log, err)
 	}
 	results, err := snap.LookupSubjects(ctx, sch, graph.LookupSubjectsRequest{
 		Resource: object(m.GetResource()), Permission: m.GetPermission(), SubjectType: m.GetSubjectObjectType(),
@@ -401,4 +369,25 @@ func (s *Server) deleteRelationships(ctx context.Context, req *connect.Request[v
 
 func statusOf(err error) *status.Status {
 	return &status.Status{Code: int32(connect.CodeOf(err)), Message: err.Error()}
+}
+
+// prepareRead does what every read starts with: validate the message, take
+// the schema, convert the caveat context and pick the snapshot.
+func (s *Server) prepareRead(ctx context.Context, m interface{ Validate() error }, reqCtx *structpb.Struct, c *v1.Consistency) (*schema.Schema, map[string]any, *graph.Snapshot, error) {
+	if err := validated(m); err != nil {
+		return nil, nil, nil, err
+	}
+	sch, err := s.schema()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	values, err := requestContext(reqCtx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	snap, err := s.snapshot(ctx, c)
+	if err != nil {
+		return nil, nil, nil, toConnect(s.log, err)
+	}
+	return sch, values, snap, nil
 }
