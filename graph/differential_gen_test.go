@@ -13,14 +13,14 @@ import (
 // of the evaluator with a few hundred cases.
 
 const (
-	// expiredAt and liveUntil are far from any plausible test clock, so that
+	// genExpiredAt and genLiveUntil are far from any plausible test clock, so that
 	// SpiceDB's wall clock and gatehouse's Context.Now agree on every expiration.
-	expiredAt = "2020-01-01T00:00:00Z"
-	liveUntil = "2300-01-01T00:00:00Z"
+	genExpiredAt = "2020-01-01T00:00:00Z"
+	genLiveUntil = "2300-01-01T00:00:00Z"
 )
 
-// genCaveats are the caveats every generated schema defines.
-const genCaveats = `caveat cav_x(x int) {
+// genCaveatDefs are the caveats every generated schema defines.
+const genCaveatDefs = `caveat cav_x(x int) {
 	x > 10
 }
 
@@ -29,8 +29,8 @@ caveat cav_who(allowed list<string>, who string) {
 }
 `
 
-// storedContexts are the caveat contexts written with relationships ("" = none).
-var storedContexts = map[string][]string{
+// genStoredContexts are the caveat contexts written with relationships ("" = none).
+var genStoredContexts = map[string][]string{
 	"cav_x":   {"", "", `{"x":5}`, `{"x":15}`},
 	"cav_who": {"", "", `{"who":"u1"}`, `{"allowed":["u1","u2"]}`, `{"allowed":["u3"],"who":"u3"}`},
 }
@@ -90,27 +90,18 @@ func (t *genType) names() []string {
 	return out
 }
 
-func (t *genType) relation(name string) *genRelation {
-	for _, r := range t.rels {
-		if r.name == name {
-			return r
-		}
-	}
-	return nil
+type caseGenerator struct {
+	rng    *rand.Rand
+	types  []*genType
+	byName map[string]*genType
+	users  []string
 }
 
-type generator struct {
-	rng   *rand.Rand
-	types []*genType
-	byN   map[string]*genType
-	users []string
-}
-
-func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+func genPick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
 
 // generateCase returns a random schema and relationships (in SpiceDB tuple syntax).
 func generateCase(rng *rand.Rand) (schemaText string, rels []string) {
-	g := &generator{rng: rng, byN: map[string]*genType{}, users: []string{"u1", "u2", "u3", "u4"}}
+	g := &caseGenerator{rng: rng, byName: map[string]*genType{}, users: []string{"u1", "u2", "u3", "u4"}}
 	g.genTypes()
 	if rng.IntN(10) != 0 {
 		// Mostly keep to schemas SpiceDB accepts; the rest check that both
@@ -121,7 +112,7 @@ func generateCase(rng *rand.Rand) (schemaText string, rels []string) {
 	return g.schemaText(), g.genRelationships()
 }
 
-func (g *generator) genTypes() {
+func (g *caseGenerator) genTypes() {
 	names := slices.Clone(genTypeNames)
 	g.rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 	n := 2 + g.rng.IntN(3)
@@ -140,7 +131,7 @@ func (g *generator) genTypes() {
 			t.perms = append(t.perms, &genRelation{name: fmt.Sprintf("perm_%c", 'a'+i)})
 		}
 		g.types = append(g.types, t)
-		g.byN[name] = t
+		g.byName[name] = t
 	}
 	for _, t := range g.types {
 		for _, r := range t.rels {
@@ -153,7 +144,7 @@ func (g *generator) genTypes() {
 	}
 }
 
-func (g *generator) addAllowed(list []genAllowed, a genAllowed) []genAllowed {
+func (g *caseGenerator) addAllowed(list []genAllowed, a genAllowed) []genAllowed {
 	for _, x := range list {
 		if x.source() == a.source() {
 			return list
@@ -162,7 +153,7 @@ func (g *generator) addAllowed(list []genAllowed, a genAllowed) []genAllowed {
 	return append(list, a)
 }
 
-func (g *generator) tuplesetAllowed(self *genType) []genAllowed {
+func (g *caseGenerator) tuplesetAllowed(self *genType) []genAllowed {
 	var out []genAllowed
 	for range 1 + g.rng.IntN(2) {
 		var a genAllowed
@@ -172,7 +163,7 @@ func (g *generator) tuplesetAllowed(self *genType) []genAllowed {
 		case r < 5:
 			a.typ = "user" // arrow to a type without the computed relation
 		default:
-			a.typ = pick(g.rng, g.types).name
+			a.typ = genPick(g.rng, g.types).name
 		}
 		switch r := g.rng.IntN(10); {
 		case r == 0:
@@ -180,14 +171,14 @@ func (g *generator) tuplesetAllowed(self *genType) []genAllowed {
 		case r == 1:
 			a.expiration = true
 		case r == 2 && a.typ != "user":
-			a.rel = pick(g.rng, g.byN[a.typ].names())
+			a.rel = genPick(g.rng, g.byName[a.typ].names())
 		}
 		out = g.addAllowed(out, a)
 	}
 	return out
 }
 
-func (g *generator) relationAllowed() []genAllowed {
+func (g *caseGenerator) relationAllowed() []genAllowed {
 	var out []genAllowed
 	for range 1 + g.rng.IntN(3) {
 		a := genAllowed{typ: "user"}
@@ -206,8 +197,8 @@ func (g *generator) relationAllowed() []genAllowed {
 		case r < 16:
 			a.wildcard, a.caveat = true, "cav_x"
 		default:
-			t := pick(g.rng, g.types)
-			a.typ, a.rel = t.name, pick(g.rng, t.names())
+			t := genPick(g.rng, g.types)
+			a.typ, a.rel = t.name, genPick(g.rng, t.names())
 			if g.rng.IntN(6) == 0 {
 				a.caveat = "cav_who"
 			}
@@ -219,7 +210,7 @@ func (g *generator) relationAllowed() []genAllowed {
 
 // repairWildcards drops allowed subject types SpiceDB rejects: tuplesets that
 // reach a wildcard, and usersets of another type whose relation reaches one.
-func (g *generator) repairWildcards() {
+func (g *caseGenerator) repairWildcards() {
 	for {
 		reach := map[string]bool{}
 		for changed := true; changed; {
@@ -268,7 +259,7 @@ func (g *generator) repairWildcards() {
 	}
 }
 
-func (g *generator) genPermissions() {
+func (g *caseGenerator) genPermissions() {
 	for _, t := range g.types {
 		for i, p := range t.perms {
 			p.expr = g.expr(t, i, 0)
@@ -278,9 +269,9 @@ func (g *generator) genPermissions() {
 
 // expr builds an expression for permission number k of t: over t's relations,
 // its earlier permissions and arrows through its tuplesets.
-func (g *generator) expr(t *genType, k, depth int) string {
+func (g *caseGenerator) expr(t *genType, k, depth int) string {
 	if depth < 2 && g.rng.IntN(10) < 6-2*depth {
-		op := pick(g.rng, []string{" + ", " & ", " - "})
+		op := genPick(g.rng, []string{" + ", " & ", " - "})
 		parts := make([]string, 2+g.rng.IntN(2))
 		for i := range parts {
 			parts[i] = g.expr(t, k, depth+1)
@@ -293,7 +284,7 @@ func (g *generator) expr(t *genType, k, depth int) string {
 	return g.leaf(t, k)
 }
 
-func (g *generator) leaf(t *genType, k int) string {
+func (g *caseGenerator) leaf(t *genType, k int) string {
 	var tuplesets []*genRelation
 	for _, r := range t.rels {
 		if r.tupleset {
@@ -304,17 +295,17 @@ func (g *generator) leaf(t *genType, k int) string {
 	case r == 0:
 		return "nil"
 	case r < 8 && len(tuplesets) > 0:
-		ts := pick(g.rng, tuplesets)
+		ts := genPick(g.rng, tuplesets)
 		var targets []string
 		for _, a := range ts.allowed {
-			if tt := g.byN[a.typ]; tt != nil {
+			if tt := g.byName[a.typ]; tt != nil {
 				targets = append(targets, tt.names()...)
 			}
 		}
 		if len(targets) == 0 {
 			targets = t.names() // arrow to `user`: the relation exists nowhere there
 		}
-		target := pick(g.rng, targets)
+		target := genPick(g.rng, targets)
 		switch g.rng.IntN(4) {
 		case 0:
 			return ts.name + ".any(" + target + ")"
@@ -331,13 +322,13 @@ func (g *generator) leaf(t *genType, k int) string {
 			rels = append(rels, r.name)
 		}
 	}
-	return pick(g.rng, rels)
+	return genPick(g.rng, rels)
 }
 
-func (g *generator) schemaText() string {
+func (g *caseGenerator) schemaText() string {
 	var b strings.Builder
 	b.WriteString("use expiration\n\n")
-	b.WriteString(genCaveats)
+	b.WriteString(genCaveatDefs)
 	b.WriteString("\ndefinition user {}\n")
 	for _, t := range g.types {
 		fmt.Fprintf(&b, "\ndefinition %s {\n", t.name)
@@ -363,7 +354,7 @@ func (g *generator) schemaText() string {
 // the search doubles at each level and does not end in any useful time, nor
 // stop when the call is cancelled. TestDifferential_Smoke covers a cycle whose
 // search is linear.
-func (g *generator) genRelationships() []string {
+func (g *caseGenerator) genRelationships() []string {
 	rank := map[string]int{}
 	var all []string
 	for _, t := range g.types {
@@ -381,16 +372,16 @@ func (g *generator) genRelationships() []string {
 			n := 1 + g.rng.IntN(len(t.ids)+2)
 			for range n {
 				for try := 0; try < 4; try++ {
-					res := t.name + ":" + pick(g.rng, t.ids)
-					a := pick(g.rng, r.allowed)
+					res := t.name + ":" + genPick(g.rng, t.ids)
+					a := genPick(g.rng, r.allowed)
 					var subj string
 					switch {
 					case a.wildcard:
 						subj = a.typ + ":*"
 					case a.typ == "user":
-						subj = "user:" + pick(g.rng, g.users)
+						subj = "user:" + genPick(g.rng, g.users)
 					default:
-						obj := a.typ + ":" + pick(g.rng, g.byN[a.typ].ids)
+						obj := a.typ + ":" + genPick(g.rng, g.byName[a.typ].ids)
 						if rank[obj] >= rank[res] {
 							continue
 						}
@@ -406,13 +397,13 @@ func (g *generator) genRelationships() []string {
 					seen[key] = true
 					if a.caveat != "" {
 						key += "[" + a.caveat
-						if c := pick(g.rng, storedContexts[a.caveat]); c != "" {
+						if c := genPick(g.rng, genStoredContexts[a.caveat]); c != "" {
 							key += ":" + c
 						}
 						key += "]"
 					}
 					if a.expiration {
-						key += "[expiration:" + pick(g.rng, []string{expiredAt, liveUntil}) + "]"
+						key += "[expiration:" + genPick(g.rng, []string{genExpiredAt, genLiveUntil}) + "]"
 					}
 					out = append(out, key)
 					break

@@ -13,9 +13,9 @@ var (
 	differentialSeed  = flag.Int64("differential.seed", 1, "seed of TestDifferential's first case; case i uses seed+i")
 )
 
-// maxAttempts bounds how many schemas one seed may generate before one is
+// diffMaxAttempts bounds how many schemas one seed may generate before one is
 // accepted by both engines.
-const maxAttempts = 20
+const diffMaxAttempts = 20
 
 // TestDifferential compares gatehouse's engine with SpiceDB, run in process as
 // the oracle, on random schemas and relationships: Check, LookupResources and
@@ -24,8 +24,8 @@ const maxAttempts = 20
 func TestDifferential(t *testing.T) {
 	stats := &diffStats{}
 	t.Cleanup(func() {
-		t.Logf("differential: %d cases, %d passed, %d failed; %d schemas rejected by both engines and regenerated; %d queries compared; %d skipped for SpiceDB max depth, %d for SpiceDB timeouts",
-			stats.cases, stats.cases-stats.failed, stats.failed, stats.rejected, stats.queries, stats.maxDepth, stats.timeouts)
+		t.Logf("differential: %d cases, %d passed, %d failed; %d schemas rejected by both engines and regenerated; %d queries compared; %d skipped for SpiceDB max depth, %d for SpiceDB timeouts; %d lookups where SpiceDB contradicted its own Check and gatehouse agreed with that Check",
+			stats.cases, stats.cases-stats.failed, stats.failed, stats.rejected, stats.queries, stats.maxDepth, stats.timeouts, stats.selfContradictions)
 	})
 	for i := range *differentialCases {
 		seed := *differentialSeed + int64(i)
@@ -40,7 +40,7 @@ func TestDifferential(t *testing.T) {
 					}
 				})
 			}()
-			for attempt := range maxAttempts {
+			for attempt := range diffMaxAttempts {
 				rng := rand.New(rand.NewPCG(uint64(seed), uint64(attempt)))
 				schemaText, rels := generateCase(rng)
 				c := diffCase{
@@ -52,8 +52,8 @@ func TestDifferential(t *testing.T) {
 					// would cost a third more time for little.
 					contexts: []int{0, 1 + int(seed%2)},
 				}
-				env, err := loadCase(t, c, stats)
-				if errors.Is(err, errRejected) {
+				env, err := loadDiffCase(t, c, stats)
+				if errors.Is(err, errDiffRejected) {
 					stats.add(func(s *diffStats) { s.rejected++ })
 					if t.Failed() {
 						return
@@ -63,15 +63,15 @@ func TestDifferential(t *testing.T) {
 				runDiffCase(t, env)
 				return
 			}
-			t.Fatalf("no accepted schema in %d attempts", maxAttempts)
+			t.Fatalf("no accepted schema in %d attempts", diffMaxAttempts)
 		})
 	}
 }
 
-// smokeSchema exercises a wildcard with an exclusion, an intersection arrow,
-// a caveat and expiration; smokeRels add a parent cycle (loop1, loop2), on
+// diffSmokeSchema exercises a wildcard with an exclusion, an intersection arrow,
+// a caveat and expiration; diffSmokeRels add a parent cycle (loop1, loop2), on
 // which SpiceDB fails some queries with max depth.
-const smokeSchema = `use expiration
+const diffSmokeSchema = `use expiration
 
 caveat cav_x(x int) {
 	x > 10
@@ -99,7 +99,7 @@ definition document {
 }
 `
 
-var smokeRels = []string{
+var diffSmokeRels = []string{
 	"group:eng#member@user:*",
 	"group:eng#banned@user:u2",
 	"group:eng#banned@user:u3[cav_x]",
@@ -112,8 +112,8 @@ var smokeRels = []string{
 	"document:d1#folder@folder:root",
 	"document:d1#folder@folder:sub",
 	"document:d1#team@group:eng",
-	"document:d1#blocked@user:u4[expiration:" + liveUntil + "]",
-	"document:d1#blocked@user:u1[expiration:" + expiredAt + "]",
+	"document:d1#blocked@user:u4[expiration:" + genLiveUntil + "]",
+	"document:d1#blocked@user:u1[expiration:" + genExpiredAt + "]",
 	"document:d2#folder@folder:sub",
 	"document:d2#folder@folder:other",
 	"document:d2#team@group:ops",
@@ -127,8 +127,8 @@ var smokeRels = []string{
 
 func TestDifferential_Smoke(t *testing.T) {
 	stats := &diffStats{}
-	c := diffCase{name: "smoke", replay: "go test ./graph/ -run 'TestDifferential_Smoke'", schema: smokeSchema, rels: smokeRels}
-	env, err := loadCase(t, c, stats)
+	c := diffCase{name: "smoke", replay: "go test ./graph/ -run 'TestDifferential_Smoke'", schema: diffSmokeSchema, rels: diffSmokeRels}
+	env, err := loadDiffCase(t, c, stats)
 	if err != nil {
 		t.Fatalf("smoke case rejected: %v", err)
 	}
