@@ -45,6 +45,9 @@ type Config struct {
 	ConsistencyTimeout time.Duration
 	// StoreID names the datastore in ZedTokens, so tokens from another store are refused.
 	StoreID string
+	// GCWindow is how long history stays readable (at_exact_snapshot, Watch);
+	// default 24h. GC runs every GCWindow/24 (at least every 10 minutes).
+	GCWindow time.Duration
 }
 
 // Server holds the index and schema for one store and serves the API.
@@ -80,6 +83,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.StoreID == "" {
 		cfg.StoreID = "gatehouse"
 	}
+	if cfg.GCWindow <= 0 {
+		cfg.GCWindow = 24 * time.Hour
+	}
 	s := &Server{cfg: cfg, st: cfg.Store, ix: graph.NewIndex(), log: cfg.Logger, waitC: make(chan struct{}), done: make(chan struct{})}
 	sv, err := s.st.ReadSchema(ctx)
 	if err != nil {
@@ -113,7 +119,31 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	fctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.follow(fctx, rev)
+	go s.collect(fctx)
 	return s, nil
+}
+
+// collect drops history older than the GC window from the store and the index.
+func (s *Server) collect(ctx context.Context) {
+	every := min(s.cfg.GCWindow/24, 10*time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		before := time.Now().Add(-s.cfg.GCWindow)
+		n, err := s.st.GC(ctx, before)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("datastore garbage collection failed", "err", err)
+		}
+		m := s.ix.GC(before)
+		if n > 0 || m > 0 {
+			s.log.Info("garbage collected history", "store_versions", n, "index_versions", m)
+		}
+	}
 }
 
 // Close stops following the store. It does not close the store.
