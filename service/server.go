@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 
 	"github.com/gatehouse-dev/gatehouse/graph"
@@ -298,5 +300,12 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.registerPermissions(mux, opts)
 	s.registerSchema(mux, opts)
+	// Health and reflection are open: probes and tools such as grpcurl use them,
+	// and they reveal only the public API.
+	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService"}
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	reflector := grpcreflect.NewStaticReflector(services...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	return mux
 }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -193,5 +195,32 @@ func TestServer_ConnectJSON(t *testing.T) {
 	noKey := connect.NewRequest(&v1.WriteSchemaRequest{Schema: testSchema})
 	if _, err := call("/authzed.api.v1.SchemaService/WriteSchema").CallUnary(ctx, noKey); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Fatalf("missing key: %v", err)
+	}
+}
+
+func TestServer_HealthAndReflection(t *testing.T) {
+	addr := startServer(t, service.Key{Secret: "k", Scopes: service.ScopeAll})
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: "authzed.api.v1.PermissionsService"})
+	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v %v", resp, err)
+	}
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.GetListServicesResponse().GetService()); n != 2 {
+		t.Fatalf("reflection lists %d services: %v", n, r)
 	}
 }
