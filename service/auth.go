@@ -62,7 +62,8 @@ func scopeFor(procedure string) Scope {
 	_, method, _ := strings.Cut(strings.TrimPrefix(procedure, "/authzed.api.v1."), "/")
 	switch method {
 	case "CheckPermission", "CheckBulkPermissions", "ExpandPermissionTree", "LookupResources", "LookupSubjects",
-		"ReadRelationships", "ExportBulkRelationships", "ReadSchema", "Watch":
+		"ReadRelationships", "ExportBulkRelationships", "ReadSchema", "Watch",
+		"ReflectSchema", "DiffSchema", "ComputablePermissions", "DependentRelations":
 		return ScopeCheck
 	case "WriteRelationships", "DeleteRelationships", "ImportBulkRelationships":
 		return ScopeWrite

@@ -300,9 +300,12 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.registerPermissions(mux, opts)
 	s.registerSchema(mux, opts)
+	s.registerBulk(mux, opts)
+	s.registerWatch(mux, opts)
+	s.registerReflection(mux, opts)
 	// Health and reflection are open: probes and tools such as grpcurl use them,
 	// and they reveal only the public API.
-	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService"}
+	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService", "authzed.api.v1.WatchService"}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

@@ -220,7 +220,7 @@ func TestServer_HealthAndReflection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.GetListServicesResponse().GetService()); n != 2 {
+	if n := len(r.GetListServicesResponse().GetService()); n != 3 {
 		t.Fatalf("reflection lists %d services: %v", n, r)
 	}
 }

@@ -1,4 +1,5 @@
-// Command gatehouse runs the gatehouse authorization service.
+// Command gatehouse runs the gatehouse authorization service and talks to a
+// running one as a client.
 package main
 
 import (
@@ -7,46 +8,89 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
-	"time"
-
-	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/store/memory"
 )
 
 // DevKey is accepted when no key is configured; the server then binds loopback only.
 const DevKey = "gatehouse-dev-key"
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		os.Exit(2)
+	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err == nil {
+		return
 	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Message != "" {
+			fmt.Fprintln(os.Stderr, "gatehouse:", ee.Message)
+		}
+		os.Exit(ee.Code)
+	}
+	fmt.Fprintln(os.Stderr, "gatehouse:", err)
+	os.Exit(2)
+}
+
+// ExitError ends the command with Code, printing Message (if any) on stderr.
+// check uses it to exit 1 when denied and 2 when conditional.
+type ExitError struct {
+	Code    int
+	Message string
+}
+
+func (e *ExitError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
 }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `gatehouse: a SpiceDB-compatible relationship authorization service.
 
 Usage:
-  gatehouse serve [flags]   start the server (gatehouse serve -h for its flags)
+  gatehouse serve [flags]                                     start the server
+  gatehouse schema write FILE|-                               write the schema
+  gatehouse schema read                                       print the schema
+  gatehouse rel write|touch|delete TUPLE...                   change relationships
+  gatehouse rel read FILTER                                   print matching relationships
+  gatehouse rel import FILE|-                                 touch relationships from a file, one per line
+  gatehouse rel export [FILTER]                               print all (or matching) relationships
+  gatehouse check RESOURCE PERMISSION SUBJECT                 check a permission (exit 0 allowed, 1 denied, 2 conditional)
+  gatehouse lookup resources TYPE PERMISSION SUBJECT          list resources the subject has the permission on
+  gatehouse lookup subjects RESOURCE PERMISSION SUBJECTTYPE   list subjects with the permission on the resource
+
+Client commands take --addr (env GATEHOUSE_ADDR), --key (env GATEHOUSE_KEY) and --timeout.
+Run gatehouse COMMAND -h for a command's flags.
 
 `)
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is the whole command line: main only maps its error to an exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		usage(stderr)
 		return errors.New("no command given")
 	}
+	env := &cliEnv{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "schema":
+		return schemaCmd(ctx, env, args[1:])
+	case "rel":
+		return relCmd(ctx, env, args[1:])
+	case "check":
+		return checkCmd(ctx, env, args[1:])
+	case "lookup":
+		return lookupCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":
 		usage(stdout)
 		return nil
@@ -54,87 +98,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		usage(stderr)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-}
-
-type keyList []string
-
-func (k *keyList) String() string     { return fmt.Sprintf("%d keys", len(*k)) }
-func (k *keyList) Set(v string) error { *k = append(*k, v); return nil }
-
-// serveConfig is what `gatehouse serve` is configured with.
-type serveConfig struct {
-	addr      string
-	datastore string
-	keys      keyList
-}
-
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:50051", "address to listen on (gRPC, gRPC-Web and Connect on one port)")
-	fs.StringVar(&cfg.datastore, "datastore", "memory", "datastore: memory (persistent stores land later)")
-	fs.Var(&cfg.keys, "preshared-key", "preshared key, KEY or KEY:check,write,admin (repeatable; env GATEHOUSE_PRESHARED_KEY)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if env := getenv("GATEHOUSE_PRESHARED_KEY"); env != "" && len(cfg.keys) == 0 {
-		cfg.keys = strings.Split(env, ",")
-	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
-
-	var keys []service.Key
-	for _, k := range cfg.keys {
-		key, err := service.ParseKey(k)
-		if err != nil {
-			return fmt.Errorf("--preshared-key: %w", err)
-		}
-		keys = append(keys, key)
-	}
-	if len(keys) == 0 {
-		host, _, err := net.SplitHostPort(cfg.addr)
-		if err != nil {
-			return fmt.Errorf("--addr: %w", err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("no preshared key configured: refusing to listen on %s; set --preshared-key or listen on loopback", cfg.addr)
-		}
-		keys = []service.Key{{Secret: DevKey, Scopes: service.ScopeAll}}
-		logger.Warn("no preshared key configured: accepting the development key on loopback only", "dev_key", DevKey)
-	}
-	if cfg.datastore != "memory" {
-		return fmt.Errorf("--datastore %q: only \"memory\" is available in this build", cfg.datastore)
-	}
-	st := memory.New()
-	defer st.Close()
-
-	srv, err := service.New(ctx, service.Config{Store: st, Keys: keys, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: protocols, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
-
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	logger.Info("gatehouse serving", "addr", ln.Addr().String(), "datastore", cfg.datastore)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return hs.Shutdown(shutdown)
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+const schemaHelp = `
+Usage:
+  gatehouse schema write FILE|-   write the schema from FILE (- for stdin)
+  gatehouse schema read           print the current schema
+
+Run gatehouse schema SUBCOMMAND -h for its flags.
+`
+
+func schemaCmd(ctx context.Context, env *cliEnv, args []string) error {
+	return subcommand("schema", schemaHelp, env, args, map[string]func([]string) error{
+		"write": func(args []string) error { return schemaWrite(ctx, env, args) },
+		"read":  func(args []string) error { return schemaRead(ctx, env, args) },
+	})
+}
+
+func schemaWrite(ctx context.Context, env *cliEnv, args []string) error {
+	c := newCommand(env, "schema write FILE|-", "Writes the schema in FILE (or stdin for -), replacing the current one.", exactly(1))
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	text, err := readInput(env, pos[0])
+	if err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rctx, cancel := c.rpc(ctx)
+	defer cancel()
+	resp, err := cl.WriteSchema(rctx, &v1.WriteSchemaRequest{Schema: string(text)})
+	if err != nil {
+		return rpcError("write schema", err)
+	}
+	fmt.Fprintf(env.stdout, "zedtoken: %s\n", resp.GetWrittenAt().GetToken())
+	return nil
+}
+
+func schemaRead(ctx context.Context, env *cliEnv, args []string) error {
+	c := newCommand(env, "schema read", "Prints the current schema.", exactly(0))
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	text, err := readSchema(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, strings.TrimRight(text, "\n"))
+	return nil
+}
+
+func readSchema(ctx context.Context, c *command) (string, error) {
+	cl, err := c.dial()
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	rctx, cancel := c.rpc(ctx)
+	defer cancel()
+	resp, err := cl.ReadSchema(rctx, &v1.ReadSchemaRequest{})
+	if err != nil {
+		return "", rpcError("read schema", err)
+	}
+	return resp.GetSchemaText(), nil
+}
+
+// readInput reads the file named by a positional argument, stdin for "-".
+func readInput(env *cliEnv, name string) ([]byte, error) {
+	if name == "-" {
+		b, err := io.ReadAll(env.stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read stdin: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
