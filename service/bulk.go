@@ -47,7 +47,7 @@ func (s *Server) importBulk(ctx context.Context, stream *connect.ClientStream[v1
 					return nil, err
 				}
 			}
-			r := toRelationship(vr)
+			r := RelationshipFromV1(vr)
 			if err := sch.ValidateRelationship(r, false); err != nil {
 				return nil, toConnect(s.log, err)
 			}
@@ -126,7 +126,7 @@ func (s *Server) exportBulk(ctx context.Context, req *connect.Request[v1.ExportB
 			if r.Expired(now) {
 				continue
 			}
-			vr, err := fromRelationship(r)
+			vr, err := RelationshipToV1(r)
 			if err != nil {
 				return toConnect(s.log, err)
 			}

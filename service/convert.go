@@ -35,7 +35,8 @@ func subject(s *v1.SubjectReference) tuple.Subject {
 	return tuple.Subject{Type: s.GetObject().GetObjectType(), ID: s.GetObject().GetObjectId(), Relation: rel}
 }
 
-func toRelationship(r *v1.Relationship) tuple.Relationship {
+// RelationshipFromV1 converts an API relationship to gatehouse's.
+func RelationshipFromV1(r *v1.Relationship) tuple.Relationship {
 	out := tuple.Relationship{Resource: object(r.GetResource()), Relation: r.GetRelation(), Subject: subject(r.GetSubject())}
 	if c := r.GetOptionalCaveat(); c != nil && c.GetCaveatName() != "" {
 		out.Caveat = &tuple.Caveat{Name: c.GetCaveatName()}
@@ -50,7 +51,8 @@ func toRelationship(r *v1.Relationship) tuple.Relationship {
 	return out
 }
 
-func fromRelationship(r tuple.Relationship) (*v1.Relationship, error) {
+// RelationshipToV1 converts a relationship to its API form.
+func RelationshipToV1(r tuple.Relationship) (*v1.Relationship, error) {
 	out := &v1.Relationship{
 		Resource: &v1.ObjectReference{ObjectType: r.Resource.Type, ObjectId: r.Resource.ID},
 		Relation: r.Relation,

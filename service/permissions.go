@@ -230,7 +230,7 @@ func (s *Server) readRelationships(ctx context.Context, req *connect.Request[v1.
 		if r.Expired(now) {
 			continue
 		}
-		vr, err := fromRelationship(r)
+		vr, err := RelationshipToV1(r)
 		if err != nil {
 			return toConnect(s.log, err)
 		}
@@ -261,7 +261,7 @@ func (s *Server) writeRelationships(ctx context.Context, req *connect.Request[v1
 	}
 	updates := make([]store.Update, len(m.GetUpdates()))
 	for i, u := range m.GetUpdates() {
-		r := toRelationship(u.GetRelationship())
+		r := RelationshipFromV1(u.GetRelationship())
 		if c := u.GetRelationship().GetOptionalCaveat().GetContext(); c != nil {
 			if _, err := requestContext(c); err != nil {
 				return nil, err

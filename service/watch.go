@@ -71,7 +71,7 @@ func (s *Server) watch(ctx context.Context, req *connect.Request[v1.WatchRequest
 				if !watchMatches(m.GetOptionalObjectTypes(), filters, u) {
 					continue
 				}
-				vr, err := fromRelationship(u.Relationship)
+				vr, err := RelationshipToV1(u.Relationship)
 				if err != nil {
 					return err
 				}

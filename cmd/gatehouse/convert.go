@@ -8,56 +8,9 @@ import (
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
-
-func toProto(r tuple.Relationship) (*v1.Relationship, error) {
-	out := &v1.Relationship{
-		Resource: objectRef(r.Resource),
-		Relation: r.Relation,
-		Subject:  subjectRef(r.Subject),
-	}
-	if r.Caveat != nil {
-		c := &v1.ContextualizedCaveat{CaveatName: r.Caveat.Name}
-		if len(r.Caveat.Context) > 0 {
-			st, err := structpb.NewStruct(r.Caveat.Context)
-			if err != nil {
-				return nil, fmt.Errorf("caveat context of %s: %w", r, err)
-			}
-			c.Context = st
-		}
-		out.OptionalCaveat = c
-	}
-	if r.Expiration != nil {
-		out.OptionalExpiresAt = timestamppb.New(*r.Expiration)
-	}
-	return out, nil
-}
-
-func fromProto(r *v1.Relationship) tuple.Relationship {
-	srel := r.GetSubject().GetOptionalRelation()
-	if srel == tuple.Ellipsis {
-		srel = ""
-	}
-	out := tuple.Relationship{
-		Resource: tuple.Object{Type: r.GetResource().GetObjectType(), ID: r.GetResource().GetObjectId()},
-		Relation: r.GetRelation(),
-		Subject:  tuple.Subject{Type: r.GetSubject().GetObject().GetObjectType(), ID: r.GetSubject().GetObject().GetObjectId(), Relation: srel},
-	}
-	if c := r.GetOptionalCaveat(); c != nil && c.GetCaveatName() != "" {
-		out.Caveat = &tuple.Caveat{Name: c.GetCaveatName()}
-		if c.GetContext() != nil {
-			out.Caveat.Context = c.GetContext().AsMap()
-		}
-	}
-	if e := r.GetOptionalExpiresAt(); e != nil {
-		t := e.AsTime()
-		out.Expiration = &t
-	}
-	return out
-}
 
 func objectRef(o tuple.Object) *v1.ObjectReference {
 	return &v1.ObjectReference{ObjectType: o.Type, ObjectId: o.ID}

@@ -14,6 +14,7 @@ import (
 	authzed "github.com/authzed/authzed-go/v1"
 
 	"github.com/gatehouse-dev/gatehouse/schema"
+	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
 
@@ -92,7 +93,7 @@ func parseUpdate(op v1.RelationshipUpdate_Operation, s string) (*v1.Relationship
 	if err != nil {
 		return nil, err
 	}
-	pr, err := toProto(r)
+	pr, err := service.RelationshipToV1(r)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +140,7 @@ func readRelationships(ctx context.Context, c *command, cl *authzed.Client, f *v
 			bw.Flush()
 			return n, rpcError("read relationships", err)
 		}
-		fmt.Fprintln(bw, fromProto(resp.GetRelationship()).String())
+		fmt.Fprintln(bw, service.RelationshipFromV1(resp.GetRelationship()).String())
 		n++
 	}
 	return n, bw.Flush()
