@@ -50,6 +50,9 @@ type Config struct {
 	// GCWindow is how long history stays readable (at_exact_snapshot, Watch);
 	// default 24h. GC runs every GCWindow/24 (at least every 10 minutes).
 	GCWindow time.Duration
+	// Interceptors wrap every API handler, outside authentication so that
+	// rejected requests are seen too (for example Metrics.Interceptor).
+	Interceptors []connect.Interceptor
 }
 
 // Server holds the index and schema for one store and serves the API.
@@ -286,10 +289,12 @@ func (s *Server) snapshot(ctx context.Context, c *v1.Consistency) (*graph.Snapsh
 	}
 }
 
-// Handler returns the HTTP handler serving every service, behind authentication.
-func (s *Server) Handler() http.Handler {
-	opts := []connect.HandlerOption{
-		connect.WithInterceptors(s.authInterceptor()),
+// handlerOptions are the options of every API handler: interceptors (auth
+// innermost), compression threshold, message size limit, panic recovery.
+func (s *Server) handlerOptions() []connect.HandlerOption {
+	interceptors := append(append([]connect.Interceptor(nil), s.cfg.Interceptors...), s.authInterceptor())
+	return []connect.HandlerOption{
+		connect.WithInterceptors(interceptors...),
 		connect.WithCompressMinBytes(1024),
 		connect.WithReadMaxBytes(4 << 20),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
@@ -297,6 +302,11 @@ func (s *Server) Handler() http.Handler {
 			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 		}),
 	}
+}
+
+// Handler returns the HTTP handler serving every service, behind authentication.
+func (s *Server) Handler() http.Handler {
+	opts := s.handlerOptions()
 	mux := http.NewServeMux()
 	s.registerPermissions(mux, opts)
 	s.registerSchema(mux, opts)
@@ -310,5 +320,5 @@ func (s *Server) Handler() http.Handler {
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	return mux
+	return mustREST(mux)
 }

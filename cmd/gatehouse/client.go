@@ -12,9 +12,7 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	authzed "github.com/authzed/authzed-go/v1"
 	"github.com/authzed/grpcutil"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -31,6 +29,7 @@ type clientConfig struct {
 	addr    string
 	key     string
 	timeout time.Duration
+	tls     clientTLS
 }
 
 // command is one client (sub)command's flag set and usage.
@@ -58,6 +57,7 @@ func newCommand(env *cliEnv, synopsis, help string, nargs func(int) bool) *comma
 	// The key's default is resolved after parsing so that -h never prints a secret.
 	c.fs.StringVar(&c.client.key, "key", "", "preshared key (default $GATEHOUSE_KEY, else the development key "+DevKey+")")
 	c.fs.DurationVar(&c.client.timeout, "timeout", 10*time.Second, "timeout of each request")
+	c.client.tls.addFlags(c.fs, env.getenv)
 	return c
 }
 
@@ -101,9 +101,15 @@ func (c *command) dial() (*authzed.Client, error) {
 	if key == "" {
 		key = DevKey
 	}
-	cl, err := authzed.NewClient(c.client.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpcutil.WithInsecureBearerToken(key))
+	transport, secure, err := c.client.tls.dialOption()
+	if err != nil {
+		return nil, err
+	}
+	bearer := grpcutil.WithInsecureBearerToken(key)
+	if secure {
+		bearer = grpcutil.WithBearerToken(key)
+	}
+	cl, err := authzed.NewClient(c.client.addr, transport, bearer)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", c.client.addr, err)
 	}

@@ -58,8 +58,10 @@ Usage:
   gatehouse check RESOURCE PERMISSION SUBJECT                 check a permission (exit 0 allowed, 1 denied, 2 conditional)
   gatehouse lookup resources TYPE PERMISSION SUBJECT          list resources the subject has the permission on
   gatehouse lookup subjects RESOURCE PERMISSION SUBJECTTYPE   list subjects with the permission on the resource
+  gatehouse validate FILE.yaml                                run a SpiceDB validation file in process (exit 0 pass, 1 fail)
 
-Client commands take --addr (env GATEHOUSE_ADDR), --key (env GATEHOUSE_KEY) and --timeout.
+Client commands take --addr (env GATEHOUSE_ADDR), --key (env GATEHOUSE_KEY), --timeout,
+and --tls (env GATEHOUSE_TLS), --ca FILE and --insecure-skip-verify for a TLS server.
 Run gatehouse COMMAND -h for a command's flags.
 
 `)
@@ -91,6 +93,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return checkCmd(ctx, env, args[1:])
 	case "lookup":
 		return lookupCmd(ctx, env, args[1:])
+	case "validate":
+		return validateCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":
 		usage(stdout)
 		return nil

@@ -24,9 +24,12 @@ func (k *keyList) Set(v string) error { *k = append(*k, v); return nil }
 
 // serveConfig is what `gatehouse serve` is configured with.
 type serveConfig struct {
-	addr      string
-	datastore string
-	keys      keyList
+	addr        string
+	datastore   string
+	keys        keyList
+	tlsCert     string
+	tlsKey      string
+	metricsAddr string
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -36,7 +39,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:50051", "address to listen on (gRPC, gRPC-Web and Connect on one port)")
 	fs.StringVar(&cfg.datastore, "datastore", "memory", "datastore: memory (persistent stores land later)")
 	fs.Var(&cfg.keys, "preshared-key", "preshared key, KEY or KEY:check,write,admin (repeatable; env GATEHOUSE_PRESHARED_KEY)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file: serve TLS (HTTP/2 via ALPN) instead of plaintext h2c; needs --tls-key")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (default off)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	tlsConfig, err := serverTLS(cfg.tlsCert, cfg.tlsKey)
+	if err != nil {
 		return err
 	}
 	if env := getenv("GATEHOUSE_PRESHARED_KEY"); env != "" && len(cfg.keys) == 0 {
@@ -69,7 +82,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	st := memory.New()
 	defer st.Close()
 
-	srv, err := service.New(ctx, service.Config{Store: st, Keys: keys, Logger: logger})
+	svcCfg := service.Config{Store: st, Keys: keys, Logger: logger}
+	var metrics *http.Server
+	var metricsLn net.Listener
+	if cfg.metricsAddr != "" {
+		reg, interceptor, err := newMetrics()
+		if err != nil {
+			return err
+		}
+		svcCfg.Interceptors = append(svcCfg.Interceptors, interceptor)
+		if metricsLn, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer metricsLn.Close()
+		metrics = metricsServer(reg)
+	}
+	srv, err := service.New(ctx, svcCfg)
 	if err != nil {
 		return err
 	}
@@ -81,14 +109,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: protocols, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
+	if tlsConfig != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	hs := &http.Server{Handler: srv.Handler(), Protocols: protocols, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	logger.Info("gatehouse serving", "addr", ln.Addr().String(), "datastore", cfg.datastore)
+	errc := make(chan error, 2)
+	if metrics != nil {
+		go func() {
+			if err := metrics.Serve(metricsLn); err != http.ErrServerClosed {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+		logger.Info("serving metrics", "addr", metricsLn.Addr().String(), "path", "/metrics")
+	}
+	go func() {
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
+	logger.Info("gatehouse serving", "addr", ln.Addr().String(), "datastore", cfg.datastore, "tls", tlsConfig != nil)
 	select {
 	case err := <-errc:
 		return err
@@ -97,5 +143,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	logger.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if metrics != nil {
+		metrics.Shutdown(shutdown)
+	}
 	return hs.Shutdown(shutdown)
 }
