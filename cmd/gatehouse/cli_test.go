@@ -181,6 +181,10 @@ func TestCLI_Schema(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.err.Error(), "nosuch") || strings.Contains(r.err.Error(), "rpc error") {
 		t.Errorf("bad schema: %v", r.err)
 	}
+	changed := strings.Replace(testSchema, "definition document {", "definition folder {}\n\ndefinition document {", 1)
+	if d := c.runIn(changed, "schema", "diff", "-"); d.err != nil || !strings.Contains(d.stdout, "definition_added folder") {
+		t.Errorf("schema diff: %q %v", d.stdout, d.err)
+	}
 }
 
 func TestCLI_Rel(t *testing.T) {

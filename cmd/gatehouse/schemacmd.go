@@ -8,12 +8,15 @@ import (
 	"strings"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 const schemaHelp = `
 Usage:
   gatehouse schema write FILE|-   write the schema from FILE (- for stdin)
   gatehouse schema read           print the current schema
+  gatehouse schema diff FILE|-    print how FILE differs from the current schema
 
 Run gatehouse schema SUBCOMMAND -h for its flags.
 `
@@ -22,6 +25,7 @@ func schemaCmd(ctx context.Context, env *cliEnv, args []string) error {
 	return subcommand("schema", schemaHelp, env, args, map[string]func([]string) error{
 		"write": func(args []string) error { return schemaWrite(ctx, env, args) },
 		"read":  func(args []string) error { return schemaRead(ctx, env, args) },
+		"diff":  func(args []string) error { return schemaDiff(ctx, env, args) },
 	})
 }
 
@@ -92,4 +96,67 @@ func readInput(env *cliEnv, name string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+func schemaDiff(ctx context.Context, env *cliEnv, args []string) error {
+	c := newCommand(env, "schema diff FILE|-", "Prints, one per line, how the schema in FILE (or stdin for -) differs from the server's current schema.", exactly(1))
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	text, err := readInput(env, pos[0])
+	if err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rctx, cancel := c.rpc(ctx)
+	defer cancel()
+	resp, err := cl.DiffSchema(rctx, &v1.DiffSchemaRequest{
+		Consistency:      &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+		ComparisonSchema: string(text),
+	})
+	if err != nil {
+		return rpcError("diff schema", err)
+	}
+	for _, d := range resp.GetDiffs() {
+		fmt.Fprintln(env.stdout, diffLine(d))
+	}
+	if len(resp.GetDiffs()) == 0 {
+		fmt.Fprintln(env.stderr, "no differences")
+	}
+	return nil
+}
+
+// diffLine renders one schema diff as "kind name", e.g. "relation_added document#viewer".
+func diffLine(d *v1.ReflectionSchemaDiff) string {
+	m := d.ProtoReflect()
+	oneof := m.Descriptor().Oneofs().ByName("diff")
+	if oneof == nil {
+		return d.String()
+	}
+	field := m.WhichOneof(oneof)
+	if field == nil {
+		return "unknown difference"
+	}
+	kind := string(field.Name())
+	if field.Message() == nil {
+		return kind
+	}
+	val := m.Get(field).Message()
+	var parts []string
+	for _, n := range []string{"parent_definition_name", "parent_caveat_name", "name"} {
+		if f := val.Descriptor().Fields().ByName(protoreflect.Name(n)); f != nil && f.Kind() == protoreflect.StringKind {
+			if v := val.Get(f).String(); v != "" {
+				parts = append(parts, v)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return kind + " " + protojson.MarshalOptions{}.Format(val.Interface())
+	}
+	return kind + " " + strings.Join(parts, "#")
 }
