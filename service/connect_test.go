@@ -112,3 +112,61 @@ func TestServer_ConnectJSONEveryRPC(t *testing.T) {
 		t.Fatalf("malformed object id: %v", err)
 	}
 }
+
+// TestServer_ConnectJSONSchemaAndBulk covers the schema reflection, bulk and
+// watch RPCs over the Connect JSON protocol.
+func TestServer_ConnectJSONSchemaAndBulk(t *testing.T) {
+	addr := startServer(t, service.Key{Secret: "k", Scopes: service.ScopeAll})
+	const ps, ss, ws = "/authzed.api.v1.PermissionsService/", "/authzed.api.v1.SchemaService/", "/authzed.api.v1.WatchService/"
+	w, err := unaryJSON[v1.WriteSchemaRequest, v1.WriteSchemaResponse](t, addr, "k", ss+"WriteSchema", &v1.WriteSchemaRequest{Schema: testSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}
+	if r, err := unaryJSON[v1.ReflectSchemaRequest, v1.ReflectSchemaResponse](t, addr, "k", ss+"ReflectSchema", &v1.ReflectSchemaRequest{Consistency: full}); err != nil || len(r.Definitions) != 3 {
+		t.Fatalf("ReflectSchema: %v %v", r, err)
+	}
+	if r, err := unaryJSON[v1.DiffSchemaRequest, v1.DiffSchemaResponse](t, addr, "k", ss+"DiffSchema", &v1.DiffSchemaRequest{Consistency: full, ComparisonSchema: testSchema + "\n\ndefinition folder {}"}); err != nil || len(r.Diffs) != 1 {
+		t.Fatalf("DiffSchema: %v %v", r, err)
+	}
+	if r, err := unaryJSON[v1.DependentRelationsRequest, v1.DependentRelationsResponse](t, addr, "k", ss+"DependentRelations", &v1.DependentRelationsRequest{Consistency: full, DefinitionName: "document", PermissionName: "view"}); err != nil || len(r.Relations) == 0 {
+		t.Fatalf("DependentRelations: %v %v", r, err)
+	}
+	if r, err := unaryJSON[v1.ComputablePermissionsRequest, v1.ComputablePermissionsResponse](t, addr, "k", ss+"ComputablePermissions", &v1.ComputablePermissionsRequest{Consistency: full, DefinitionName: "document", RelationName: "viewer"}); err != nil || len(r.Permissions) == 0 {
+		t.Fatalf("ComputablePermissions: %v %v", r, err)
+	}
+
+	// Import in bulk (client stream), export, then watch from the schema write:
+	// the change stream replays the import.
+	ic := connect.NewClient[v1.ImportBulkRelationshipsRequest, v1.ImportBulkRelationshipsResponse](http.DefaultClient, "http://"+addr+ps+"ImportBulkRelationships", connect.WithProtoJSON())
+	imp := ic.CallClientStream(context.Background())
+	imp.RequestHeader().Set("Authorization", "Bearer k")
+	if err := imp.Send(&v1.ImportBulkRelationshipsRequest{Relationships: []*v1.Relationship{rel("document:a", "viewer", "user:x"), rel("document:b", "viewer", "user:x")}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := imp.CloseAndReceive()
+	if err != nil || res.Msg.NumLoaded != 2 {
+		t.Fatalf("ImportBulkRelationships: %v %v", res, err)
+	}
+	exp, err := streamJSON[v1.ExportBulkRelationshipsRequest, v1.ExportBulkRelationshipsResponse](t, addr, "k", ps+"ExportBulkRelationships", &v1.ExportBulkRelationshipsRequest{Consistency: full})
+	if err != nil || len(exp) == 0 || len(exp[0].Relationships) != 2 {
+		t.Fatalf("ExportBulkRelationships: %v %v", exp, err)
+	}
+	wc := connect.NewClient[v1.WatchRequest, v1.WatchResponse](http.DefaultClient, "http://"+addr+ws+"Watch", connect.WithProtoJSON())
+	wreq := connect.NewRequest(&v1.WatchRequest{OptionalStartCursor: w.WrittenAt})
+	wreq.Header().Set("Authorization", "Bearer k")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch, err := wc.CallServerStream(ctx, wreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+
+	if !watch.Receive() {
+		t.Fatalf("Watch: %v", watch.Err())
+	}
+	if n := len(watch.Msg().Updates); n != 2 {
+		t.Fatalf("Watch delivered %d updates, want 2", n)
+	}
+}
