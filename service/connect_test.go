@@ -170,3 +170,18 @@ func TestServer_ConnectJSONSchemaAndBulk(t *testing.T) {
 		t.Fatalf("Watch delivered %d updates, want 2", n)
 	}
 }
+
+// TestServer_GRPCWeb checks that the same port speaks gRPC-Web.
+func TestServer_GRPCWeb(t *testing.T) {
+	addr := startServer(t, service.Key{Secret: "k", Scopes: service.ScopeAll})
+	c := connect.NewClient[v1.WriteSchemaRequest, v1.WriteSchemaResponse](http.DefaultClient, "http://"+addr+"/authzed.api.v1.SchemaService/WriteSchema", connect.WithGRPCWeb())
+	req := connect.NewRequest(&v1.WriteSchemaRequest{Schema: testSchema})
+	req.Header().Set("Authorization", "Bearer k")
+	if _, err := c.CallUnary(context.Background(), req); err != nil {
+		t.Fatalf("gRPC-Web WriteSchema: %v", err)
+	}
+	bad := connect.NewRequest(&v1.WriteSchemaRequest{Schema: testSchema})
+	if _, err := c.CallUnary(context.Background(), bad); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("gRPC-Web without key: %v", err)
+	}
+}
