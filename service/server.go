@@ -68,6 +68,10 @@ type Server struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	ferr   atomic.Pointer[error]
+	// appliedAt is the commit time (unix nanos) of the newest change the index
+	// has applied; store GC never cuts past it, so the follower cannot fall
+	// behind the retained history.
+	appliedAt atomic.Int64
 }
 
 // New loads the store's schema and relationships into a fresh index and starts
@@ -140,9 +144,13 @@ func (s *Server) collect(ctx context.Context) {
 		case <-t.C:
 		}
 		before := time.Now().Add(-s.cfg.GCWindow)
-		n, err := s.st.GC(ctx, before)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("datastore garbage collection failed", "err", err)
+		n := 0
+		if applied := s.appliedAt.Load(); applied != 0 {
+			var err error
+			n, err = s.st.GC(ctx, minTime(before, time.Unix(0, applied)))
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("datastore garbage collection failed", "err", err)
+			}
 		}
 		m := s.ix.GC(before)
 		if n > 0 || m > 0 {
@@ -174,6 +182,7 @@ func (s *Server) follow(ctx context.Context, from store.Revision) {
 		if err := s.ix.Apply(graph.Revision(c.Revision), muts); err != nil {
 			return err
 		}
+		s.appliedAt.Store(c.Timestamp.UnixNano())
 		s.advanced()
 		return nil
 	})
@@ -321,4 +330,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	return mustREST(mux)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
