@@ -39,9 +39,19 @@ definition document {
 // startServer boots the real handler on 127.0.0.1:0 and returns its address.
 func startServer(t *testing.T, keys ...service.Key) string {
 	t.Helper()
-	st := memory.New()
-	t.Cleanup(func() { st.Close() })
-	srv, err := service.New(context.Background(), service.Config{Store: st, Keys: keys})
+	return startServerWith(t, service.Config{Keys: keys})
+}
+
+// startServerWith is startServer with a configuration; a memory store is
+// provided when cfg has none.
+func startServerWith(t *testing.T, cfg service.Config) string {
+	t.Helper()
+	if cfg.Store == nil {
+		st := memory.New()
+		t.Cleanup(func() { st.Close() })
+		cfg.Store = st
+	}
+	srv, err := service.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

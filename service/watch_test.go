@@ -3,8 +3,6 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/store/memory"
 )
 
 func updateStrings(us []*v1.RelationshipUpdate) []string {
@@ -187,23 +184,8 @@ func watchErr(ctx context.Context, c *authzed.Client, req *v1.WatchRequest) erro
 }
 
 func TestWatch_StaleCursor(t *testing.T) {
-	st := memory.New()
-	t.Cleanup(func() { st.Close() })
-	srv, err := service.New(context.Background(), service.Config{Store: st, Keys: []service.Key{{Secret: "k", Scopes: service.ScopeAll}}, GCWindow: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: p, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	c := client(t, ln.Addr().String(), "k")
+	addr := startServerWith(t, service.Config{Keys: []service.Key{{Secret: "k", Scopes: service.ScopeAll}}, GCWindow: 200 * time.Millisecond})
+	c := client(t, addr, "k")
 	ctx := context.Background()
 	ws, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: testSchema})
 	if err != nil {
