@@ -66,22 +66,13 @@ type:id#relation) has PERMISSION, one per line; conditional ones are marked
 	if err != nil {
 		return rpcError("lookup resources", err)
 	}
-	w := bufio.NewWriter(env.stdout)
-	defer w.Flush()
-	for {
-		r, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return rpcError("lookup resources", err)
-		}
+	return printStream(env, "lookup resources", stream.Recv, func(r *v1.LookupResourcesResponse) string {
 		line := r.GetResourceObjectId()
 		if r.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_CONDITIONAL_PERMISSION {
 			line += conditional(r.GetPartialCaveatInfo())
 		}
-		fmt.Fprintln(w, line)
-	}
+		return line
+	})
 }
 
 func lookupSubjects(ctx context.Context, env *cliEnv, args []string) error {
@@ -119,16 +110,7 @@ have PERMISSION on RESOURCE (type:id), one per line; conditional ones are marked
 	if err != nil {
 		return rpcError("lookup subjects", err)
 	}
-	w := bufio.NewWriter(env.stdout)
-	defer w.Flush()
-	for {
-		r, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return rpcError("lookup subjects", err)
-		}
+	return printStream(env, "lookup subjects", stream.Recv, func(r *v1.LookupSubjectsResponse) string {
 		s := r.GetSubject()
 		line := s.GetSubjectObjectId()
 		if ex := r.GetExcludedSubjects(); len(ex) > 0 {
@@ -144,6 +126,22 @@ have PERMISSION on RESOURCE (type:id), one per line; conditional ones are marked
 		if s.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_CONDITIONAL_PERMISSION {
 			line += conditional(s.GetPartialCaveatInfo())
 		}
-		fmt.Fprintln(w, line)
+		return line
+	})
+}
+
+// printStream writes one line per streamed message until the stream ends.
+func printStream[T any](env *cliEnv, op string, recv func() (T, error), line func(T) string) error {
+	w := bufio.NewWriter(env.stdout)
+	defer w.Flush()
+	for {
+		m, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return rpcError(op, err)
+		}
+		fmt.Fprintln(w, line(m))
 	}
 }
