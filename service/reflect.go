@@ -267,26 +267,26 @@ func diffDefinition(a, b *schema.Definition) []*v1.ReflectionSchemaDiff {
 		return m
 	}
 	aRels, bRels, aPerms, bPerms := names(a, false), names(b, false), names(a, true), names(b, true)
-	for _, n := range sortedKeys(aRels) {
-		if bRels[n] == nil {
-			out = append(out, &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_RelationRemoved{RelationRemoved: reflectRelation(aRels[n])}})
+	// missing appends a diff for each name in from that is absent from other.
+	missing := func(from, other map[string]*schema.Relation, diff func(*schema.Relation) *v1.ReflectionSchemaDiff) {
+		for _, n := range sortedKeys(from) {
+			if other[n] == nil {
+				out = append(out, diff(from[n]))
+			}
 		}
 	}
-	for _, n := range sortedKeys(bRels) {
-		if aRels[n] == nil {
-			out = append(out, &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_RelationAdded{RelationAdded: reflectRelation(bRels[n])}})
-		}
-	}
-	for _, n := range sortedKeys(aPerms) {
-		if bPerms[n] == nil {
-			out = append(out, &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_PermissionRemoved{PermissionRemoved: reflectPermission(aPerms[n])}})
-		}
-	}
-	for _, n := range sortedKeys(bPerms) {
-		if aPerms[n] == nil {
-			out = append(out, &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_PermissionAdded{PermissionAdded: reflectPermission(bPerms[n])}})
-		}
-	}
+	missing(aRels, bRels, func(r *schema.Relation) *v1.ReflectionSchemaDiff {
+		return &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_RelationRemoved{RelationRemoved: reflectRelation(r)}}
+	})
+	missing(bRels, aRels, func(r *schema.Relation) *v1.ReflectionSchemaDiff {
+		return &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_RelationAdded{RelationAdded: reflectRelation(r)}}
+	})
+	missing(aPerms, bPerms, func(r *schema.Relation) *v1.ReflectionSchemaDiff {
+		return &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_PermissionRemoved{PermissionRemoved: reflectPermission(r)}}
+	})
+	missing(bPerms, aPerms, func(r *schema.Relation) *v1.ReflectionSchemaDiff {
+		return &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_PermissionAdded{PermissionAdded: reflectPermission(r)}}
+	})
 	for _, n := range sortedKeys(aPerms) {
 		if bp := bPerms[n]; bp != nil && aPerms[n].Expr.String() != bp.Expr.String() {
 			out = append(out, &v1.ReflectionSchemaDiff{Diff: &v1.ReflectionSchemaDiff_PermissionExprChanged{PermissionExprChanged: reflectPermission(bp)}})
