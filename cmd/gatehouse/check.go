@@ -42,13 +42,11 @@ Exit status: 0 allowed, 1 denied, 2 conditional or error.`, exactly(3))
 	default:
 		return fmt.Errorf("--consistency %q: want full or minimize", *consistency)
 	}
-	cl, err := c.dial()
+	cl, rctx, done, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	rctx, cancel := c.rpc(ctx)
-	defer cancel()
+	defer done()
 	resp, err := cl.CheckPermission(rctx, req)
 	if err != nil {
 		return rpcError("check", err)

@@ -117,6 +117,17 @@ func (c *command) dial() (*authzed.Client, error) {
 }
 
 // rpc returns the context of one request, bounded by --timeout.
+// open dials the server for a single request: it returns the client, a context
+// carrying the request deadline, and a function that releases both.
+func (c *command) open(ctx context.Context) (*authzed.Client, context.Context, func(), error) {
+	cl, err := c.dial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rctx, cancel := c.rpc(ctx)
+	return cl, rctx, func() { cancel(); cl.Close() }, nil
+}
+
 func (c *command) rpc(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.client.timeout)
 }

@@ -53,13 +53,11 @@ type:id#relation) has PERMISSION, one per line; conditional ones are marked
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, rctx, done, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	rctx, cancel := c.rpc(ctx)
-	defer cancel()
+	defer done()
 	stream, err := cl.LookupResources(rctx, &v1.LookupResourcesRequest{
 		Consistency: fullyConsistent(), ResourceObjectType: pos[0], Permission: pos[1], Subject: subjectRef(sub), Context: cctx,
 	})
@@ -96,13 +94,11 @@ have PERMISSION on RESOURCE (type:id), one per line; conditional ones are marked
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, rctx, done, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	rctx, cancel := c.rpc(ctx)
-	defer cancel()
+	defer done()
 	stream, err := cl.LookupSubjects(rctx, &v1.LookupSubjectsRequest{
 		Consistency: fullyConsistent(), Resource: objectRef(res), Permission: pos[1],
 		SubjectObjectType: subType, OptionalSubjectRelation: subRel, Context: cctx,

@@ -73,13 +73,11 @@ func relWrite(ctx context.Context, env *cliEnv, op v1.RelationshipUpdate_Operati
 		}
 		updates = append(updates, u)
 	}
-	cl, err := c.dial()
+	cl, rctx, done, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	rctx, cancel := c.rpc(ctx)
-	defer cancel()
+	defer done()
 	resp, err := cl.WriteRelationships(rctx, &v1.WriteRelationshipsRequest{Updates: updates})
 	if err != nil {
 		return rpcError(h[0]+" relationships", err)

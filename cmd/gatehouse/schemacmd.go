@@ -39,13 +39,11 @@ func schemaWrite(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, rctx, done, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	rctx, cancel := c.rpc(ctx)
-	defer cancel()
+	defer done()
 	resp, err := cl.WriteSchema(rctx, &v1.WriteSchemaRequest{Schema: string(text)})
 	if err != nil {
 		return rpcError("write schema", err)
@@ -108,13 +106,11 @@ func schemaDiff(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, rctx, done, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	rctx, cancel := c.rpc(ctx)
-	defer cancel()
+	defer done()
 	resp, err := cl.DiffSchema(rctx, &v1.DiffSchemaRequest{
 		Consistency:      &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
 		ComparisonSchema: string(text),
