@@ -12,6 +12,7 @@ require (
 	github.com/authzed/spicedb v1.56.2
 	github.com/google/cel-go v0.31.0
 	github.com/prometheus/client_golang v1.23.2
+	go.etcd.io/bbolt v1.5.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260831171406-18b4a7587f8a
 	google.golang.org/grpc v1.83.2
 	google.golang.org/protobuf v1.36.12

@@ -175,6 +175,10 @@ var (
 	// ErrInvalidUpdate: the write batch itself is malformed (e.g. the same
 	// relationship twice in one transaction).
 	ErrInvalidUpdate = errors.New("invalid update")
+	// ErrUnavailable: the datastore cannot be reached right now (a network or
+	// server failure). The operation may or may not have taken effect if it was
+	// a write whose commit was in flight; retrying later is the remedy.
+	ErrUnavailable = errors.New("datastore unavailable")
 )
 
 // AlreadyExistsError names the relationship a CREATE tried to write (as given in
@@ -212,7 +216,9 @@ type Writer interface {
 	// the new revision. Every successful Write creates a revision, even one that
 	// changes nothing (an empty batch, or a DELETE of an absent relationship).
 	// Errors: ErrInvalidUpdate (unknown Op, or one key twice in the batch),
-	// *PreconditionError, *AlreadyExistsError, ErrClosed. On error nothing is written.
+	// *PreconditionError, *AlreadyExistsError, ErrUnavailable, ErrClosed. On
+	// error nothing is written (with ErrUnavailable, unless the commit itself was
+	// in flight when the connection was lost).
 	Write(ctx context.Context, preconditions []Precondition, updates []Update) (Revision, error)
 	// DeleteMatching deletes up to limit (0 = no limit) live relationships matching f,
 	// after checking preconditions. more is true when further matches remain.
@@ -249,7 +255,10 @@ type Watcher interface {
 	// no relationship updates, so a follower can reach any revision HeadRevision
 	// returned. Errors: ErrRevisionUnavailable when after is newer than the head
 	// or older than the retained history (also when a slow consumer falls behind
-	// a GC), ErrClosed (also when the store is closed while waiting).
+	// a GC), ErrClosed (also when the store is closed while waiting). A store
+	// behind a network retries lost connections itself: the stream pauses while
+	// the datastore is unreachable and resumes where it was, so a follower never
+	// has to restart.
 	Changes(ctx context.Context, after Revision, fn func(Change) error) error
 }
 
@@ -279,6 +288,17 @@ type Collector interface {
 	// expired relationships creates no revision and no change: they are already
 	// invisible. Errors: ErrClosed.
 	GC(ctx context.Context, before time.Time) (int, error)
+}
+
+// Importer is implemented by stores with a faster path than Write for loading
+// many new relationships at once (PostgreSQL's COPY, say).
+type Importer interface {
+	// Import creates every relationship in rels in one transaction, returning its
+	// revision. It has Write's CREATE semantics: a live relationship with the
+	// same key fails the whole import with *AlreadyExistsError, an expired one
+	// is replaced. Errors: ErrInvalidUpdate (one key twice in rels),
+	// *AlreadyExistsError, ErrUnavailable, ErrClosed. On error nothing is written.
+	Import(ctx context.Context, rels []tuple.Relationship) (Revision, error)
 }
 
 // Store is everything a gatehouse datastore provides.
