@@ -30,11 +30,11 @@ func (s *Server) registerBulk(mux *http.ServeMux, opts []connect.HandlerOption) 
 // importBulk creates every streamed relationship in one transaction, as
 // SpiceDB does: one invalid or already existing relationship fails the whole call.
 func (s *Server) importBulk(ctx context.Context, stream *connect.ClientStream[v1.ImportBulkRelationshipsRequest]) (*connect.Response[v1.ImportBulkRelationshipsResponse], error) {
-	sch, err := s.schema()
+	sch, err := s.latestSchema(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var updates []store.Update
+	var rels []tuple.Relationship
 	seen := map[tuple.Key]bool{}
 	for stream.Receive() {
 		m := stream.Msg()
@@ -57,14 +57,14 @@ func (s *Server) importBulk(ctx context.Context, stream *connect.ClientStream[v1
 				return nil, toConnect(s.log, &store.AlreadyExistsError{Relationship: r})
 			}
 			seen[r.Key()] = true
-			updates = append(updates, store.Update{Op: store.OpCreate, Relationship: r})
+			rels = append(rels, r)
 		}
 	}
 	if err := stream.Err(); err != nil {
 		return nil, toConnect(s.log, err)
 	}
-	if len(updates) > 0 {
-		rev, err := s.st.Write(ctx, nil, updates)
+	if len(rels) > 0 {
+		rev, err := s.importRels(ctx, rels)
 		if err != nil {
 			return nil, toConnect(s.log, err)
 		}
@@ -72,11 +72,24 @@ func (s *Server) importBulk(ctx context.Context, stream *connect.ClientStream[v1
 			return nil, err
 		}
 	}
-	return connect.NewResponse(&v1.ImportBulkRelationshipsResponse{NumLoaded: uint64(len(updates))}), nil
+	return connect.NewResponse(&v1.ImportBulkRelationshipsResponse{NumLoaded: uint64(len(rels))}), nil
 }
 
 // exportBulk streams the matching relationships in batches, all read at one
 // revision: the consistency's, or the one carried in the cursor.
+// importRels creates rels in one transaction, through the store's bulk path
+// when it has one.
+func (s *Server) importRels(ctx context.Context, rels []tuple.Relationship) (store.Revision, error) {
+	if im, ok := s.st.(store.Importer); ok {
+		return im.Import(ctx, rels)
+	}
+	updates := make([]store.Update, len(rels))
+	for i, r := range rels {
+		updates[i] = store.Update{Op: store.OpCreate, Relationship: r}
+	}
+	return s.st.Write(ctx, nil, updates)
+}
+
 func (s *Server) exportBulk(ctx context.Context, req *connect.Request[v1.ExportBulkRelationshipsRequest], stream *connect.ServerStream[v1.ExportBulkRelationshipsResponse]) error {
 	m := req.Msg
 	if err := validated(m); err != nil {

@@ -15,12 +15,45 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/store/postgres"
+	"github.com/gatehouse-dev/gatehouse/store/postgres/pgtest"
 )
 
 // TestConformance_OverTheWire runs SpiceDB's conformance files through the real
 // server with the authzed-go gRPC client: schema and relationships are written
 // with the API and every assertion is a CheckPermission.
 func TestConformance_OverTheWire(t *testing.T) {
+	runConformance(t, func(t *testing.T) (string, string) {
+		addr := startServer(t, service.Key{Secret: "k", Scopes: service.ScopeAll})
+		return addr, addr
+	})
+}
+
+// TestConformance_OverTheWirePostgres runs the conformance files on PostgreSQL
+// with two replicas: everything is written through one and every check goes to
+// the other, which sees the writes only through the store's change stream.
+func TestConformance_OverTheWirePostgres(t *testing.T) {
+	pgtest.BaseURL(t)
+	runConformance(t, func(t *testing.T) (string, string) {
+		url := pgtest.URL(t)
+		if _, err := postgres.Migrate(context.Background(), url); err != nil {
+			t.Fatal(err)
+		}
+		replica := func() string {
+			st, err := postgres.Open(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return startServerWith(t, service.Config{Store: st, StoreID: st.ID(), Keys: []service.Key{{Secret: "k", Scopes: service.ScopeAll}}})
+		}
+		return replica(), replica()
+	})
+}
+
+// runConformance runs every conformance file against servers from start, which
+// returns the address to write through and the address to check through.
+func runConformance(t *testing.T, start func(t *testing.T) (writeAddr, checkAddr string)) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/authzed/spicedb").Output()
 	if err != nil {
 		t.Fatalf("locate spicedb module: %v", err)
@@ -39,8 +72,9 @@ func TestConformance_OverTheWire(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			addr := startServer(t, service.Key{Secret: "k", Scopes: service.ScopeAll})
-			c := client(t, addr, "k")
+			writeAddr, checkAddr := start(t)
+			c := client(t, writeAddr, "k")
+			checker := client(t, checkAddr, "k")
 			ctx := context.Background()
 			if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: vf.Schema.Schema}); err != nil {
 				t.Fatalf("WriteSchema: %v", err)
@@ -78,7 +112,7 @@ func TestConformance_OverTheWire(t *testing.T) {
 						}
 						req.Context = st
 					}
-					res, err := c.CheckPermission(ctx, req)
+					res, err := checker.CheckPermission(ctx, req)
 					if err != nil {
 						t.Errorf("%s %s: %v", g.name, a.RelationshipWithContextString, err)
 						continue

@@ -95,6 +95,11 @@ func toConnect(log *slog.Logger, err error) error {
 	if errors.Is(err, store.ErrClosed) {
 		return connect.NewError(connect.CodeUnavailable, errors.New("datastore unavailable"))
 	}
+	if errors.Is(err, store.ErrUnavailable) {
+		// The driver's detail stays in the log.
+		log.Warn("datastore unavailable", "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("datastore unavailable; retry later"))
+	}
 	var pe *tuple.ParseError
 	if errors.As(err, &pe) {
 		return connect.NewError(connect.CodeInvalidArgument, err)

@@ -57,13 +57,14 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 		return nil, withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_TOO_MANY_CHECKS_IN_REQUEST,
 			fmt.Errorf("check request count of %d is greater than the maximum allowed of %d", len(m.GetItems()), MaxChecksPerBulk), nil)
 	}
-	sch, err := s.schema()
-	if err != nil {
-		return nil, err
-	}
+	// The snapshot first: waiting for it also brings the schema up to date.
 	snap, err := s.snapshot(ctx, m.GetConsistency())
 	if err != nil {
 		return nil, toConnect(s.log, err)
+	}
+	sch, err := s.schema()
+	if err != nil {
+		return nil, err
 	}
 	reqs := make([]graph.CheckRequest, len(m.GetItems()))
 	ctxErrs := make([]error, len(reqs))
@@ -162,13 +163,14 @@ func (s *Server) expand(ctx context.Context, req *connect.Request[v1.ExpandPermi
 	if err := validated(m); err != nil {
 		return nil, err
 	}
-	sch, err := s.schema()
-	if err != nil {
-		return nil, err
-	}
+	// The snapshot first: waiting for it also brings the schema up to date.
 	snap, err := s.snapshot(ctx, m.GetConsistency())
 	if err != nil {
 		return nil, toConnect(s.log, err)
+	}
+	sch, err := s.schema()
+	if err != nil {
+		return nil, err
 	}
 	tree, err := snap.Expand(ctx, sch, object(m.GetResource()), m.GetPermission(), graph.Context{})
 	if err != nil {
@@ -255,7 +257,7 @@ func (s *Server) writeRelationships(ctx context.Context, req *connect.Request[v1
 		return nil, withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_TOO_MANY_PRECONDITIONS_IN_REQUEST,
 			fmt.Errorf("precondition count of %d is greater than maximum allowed of %d", n, MaxPreconditions), nil)
 	}
-	sch, err := s.schema()
+	sch, err := s.latestSchema(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +323,7 @@ func (s *Server) deleteRelationships(ctx context.Context, req *connect.Request[v
 		return nil, withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_TOO_MANY_PRECONDITIONS_IN_REQUEST,
 			fmt.Errorf("precondition count of %d is greater than maximum allowed of %d", n, MaxPreconditions), nil)
 	}
-	sch, err := s.schema()
+	sch, err := s.latestSchema(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -377,17 +379,18 @@ func (s *Server) prepareRead(ctx context.Context, m interface{ Validate() error 
 	if err := validated(m); err != nil {
 		return nil, nil, nil, err
 	}
-	sch, err := s.schema()
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	values, err := requestContext(reqCtx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The snapshot first: waiting for it also brings the schema up to date.
 	snap, err := s.snapshot(ctx, c)
 	if err != nil {
 		return nil, nil, nil, toConnect(s.log, err)
+	}
+	sch, err := s.schema()
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	return sch, values, snap, nil
 }

@@ -224,6 +224,20 @@ func (s *Server) waitFor(ctx context.Context, rev graph.Revision) error {
 	}
 }
 
+// latestSchema returns the schema a write is validated against: the newest in
+// the store, which another replica may have written moments ago, so the index
+// first catches up with the store's head.
+func (s *Server) latestSchema(ctx context.Context) (*schema.Schema, error) {
+	head, err := s.st.HeadRevision(ctx)
+	if err != nil {
+		return nil, toConnect(s.log, err)
+	}
+	if err := s.waitFor(ctx, graph.Revision(head)); err != nil {
+		return nil, err
+	}
+	return s.schema()
+}
+
 // schema returns the current schema or FailedPrecondition when none was written.
 func (s *Server) schema() (*schema.Schema, error) {
 	sch := s.sch.Load()
@@ -265,7 +279,7 @@ func (s *Server) snapshot(ctx context.Context, c *v1.Consistency) (*graph.Snapsh
 	case c.GetFullyConsistent():
 		head, err := s.st.HeadRevision(ctx)
 		if err != nil {
-			return nil, connect.NewError(connect.CodeUnavailable, errors.New("datastore unavailable"))
+			return nil, toConnect(s.log, err)
 		}
 		if err := s.waitFor(ctx, graph.Revision(head)); err != nil {
 			return nil, err

@@ -15,7 +15,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Importer = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -212,6 +215,16 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 	}
 	s.commit(t)
 	return t.rev, nil
+}
+
+// Import implements store.Importer: a Write of CREATEs, without Write's
+// per-call limits (the store has none).
+func (s *Store) Import(ctx context.Context, rels []tuple.Relationship) (store.Revision, error) {
+	updates := make([]store.Update, len(rels))
+	for i, r := range rels {
+		updates[i] = store.Update{Op: store.OpCreate, Relationship: r}
+	}
+	return s.Write(ctx, nil, updates)
 }
 
 // DeleteMatching implements store.Writer.

@@ -51,6 +51,7 @@ func groups() []group {
 		{"Snapshot", snapshotTests()},
 		{"Changes", changesTests()},
 		{"Schema", schemaTests()},
+		{"Import", importTests()},
 		{"GC", gcTests()},
 		{"Concurrency", concurrencyTests()},
 		{"Model", modelTests()},
