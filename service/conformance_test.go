@@ -34,21 +34,25 @@ func TestConformance_OverTheWire(t *testing.T) {
 // the other, which sees the writes only through the store's change stream.
 func TestConformance_OverTheWirePostgres(t *testing.T) {
 	pgtest.BaseURL(t)
-	runConformance(t, func(t *testing.T) (string, string) {
-		url := pgtest.URL(t)
-		if _, err := postgres.Migrate(context.Background(), url); err != nil {
+	runConformance(t, postgresReplicas)
+}
+
+// postgresReplicas starts two servers on one new PostgreSQL schema and returns
+// their addresses.
+func postgresReplicas(t *testing.T) (string, string) {
+	url := pgtest.URL(t)
+	if _, err := postgres.Migrate(context.Background(), url); err != nil {
+		t.Fatal(err)
+	}
+	replica := func() string {
+		st, err := postgres.Open(context.Background(), url)
+		if err != nil {
 			t.Fatal(err)
 		}
-		replica := func() string {
-			st, err := postgres.Open(context.Background(), url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return startServerWith(t, service.Config{Store: st, StoreID: st.ID(), Keys: []service.Key{{Secret: "k", Scopes: service.ScopeAll}}})
-		}
-		return replica(), replica()
-	})
+		t.Cleanup(func() { st.Close() })
+		return startServerWith(t, service.Config{Store: st, StoreID: st.ID(), Keys: []service.Key{{Secret: "k", Scopes: service.ScopeAll}}})
+	}
+	return replica(), replica()
 }
 
 // runConformance runs every conformance file against servers from start, which

@@ -28,8 +28,20 @@ func updateStrings(us []*v1.RelationshipUpdate) []string {
 
 func TestWatch(t *testing.T) {
 	addr := startServer(t, service.Key{Secret: "k", Scopes: service.ScopeAll})
+	runWatch(t, addr, addr)
+}
+
+// TestWatch_Postgres writes through one replica and watches through another.
+func TestWatch_Postgres(t *testing.T) {
+	a, b := postgresReplicas(t)
+	runWatch(t, a, b)
+}
+
+// runWatch writes through writeAddr and watches through watchAddr.
+func runWatch(t *testing.T, writeAddr, watchAddr string) {
 	ctx := context.Background()
-	c := client(t, addr, "k")
+	c := client(t, writeAddr, "k")
+	wc := client(t, watchAddr, "k")
 	ws, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: testSchema})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +69,7 @@ func TestWatch(t *testing.T) {
 		t.Helper()
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		s, err := c.Watch(wctx, req)
+		s, err := wc.Watch(wctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +135,7 @@ func TestWatch(t *testing.T) {
 	t.Run("schema updates and checkpoints", func(t *testing.T) {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		s, err := c.Watch(wctx, &v1.WatchRequest{OptionalStartCursor: w3, OptionalUpdateKinds: []v1.WatchKind{
+		s, err := wc.Watch(wctx, &v1.WatchRequest{OptionalStartCursor: w3, OptionalUpdateKinds: []v1.WatchKind{
 			v1.WatchKind_WATCH_KIND_INCLUDE_SCHEMA_UPDATES, v1.WatchKind_WATCH_KIND_INCLUDE_CHECKPOINTS}})
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +173,7 @@ func TestWatch(t *testing.T) {
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := watchErr(ctx, c, tt.req); status.Code(err) != tt.code {
+			if err := watchErr(ctx, wc, tt.req); status.Code(err) != tt.code {
 				t.Fatalf("code = %v (%v), want %v", status.Code(err), err, tt.code)
 			}
 		})

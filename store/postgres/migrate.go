@@ -76,8 +76,8 @@ func Migrate(ctx context.Context, url string) ([]string, error) {
 		return nil, classify("connect", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, createMigrationsTable); err != nil {
-		return nil, classify("create migrations table", err)
+	if err := createMigrationsTableOnce(ctx, conn); err != nil {
+		return nil, err
 	}
 	current, err := currentVersion(ctx, conn)
 	if err != nil {
@@ -100,6 +100,21 @@ func Migrate(ctx context.Context, url string) ([]string, error) {
 		}
 	}
 	return applied, nil
+}
+
+// createMigrationsTableOnce creates the migrations table if it is absent.
+// PostgreSQL's IF NOT EXISTS is not safe against a concurrent creator, which
+// makes the loser fail with a duplicate key; by then the table exists.
+func createMigrationsTableOnce(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, createMigrationsTable)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07") { // unique_violation, duplicate_table
+		_, err = conn.Exec(ctx, createMigrationsTable)
+	}
+	if err != nil {
+		return classify("create migrations table", err)
+	}
+	return nil
 }
 
 // apply runs one migration in a transaction that first records it, so a

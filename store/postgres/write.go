@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-dev/gatehouse/store"
 	"github.com/gatehouse-dev/gatehouse/tuple"
@@ -245,9 +247,19 @@ func (s *Store) WriteSchema(ctx context.Context, text string) (store.Revision, e
 	})
 }
 
-// Import implements store.Importer: the relationships are copied (COPY) into a
-// temporary table, checked against the live ones in one join, and inserted in
-// one statement, all in the transaction that holds the revision.
+// importColumns are the columns Import copies.
+var importColumns = []string{"resource_type", "resource_id", "relation", "subject_type", "subject_id", "subject_relation",
+	"caveat_name", "caveat_context", "expires_at", "created_revision"}
+
+// errImportConflict: the fast import path met an existing key.
+var errImportConflict = errors.New("postgres: import met an existing relationship")
+
+// Import implements store.Importer. The fast path copies (COPY) the
+// relationships straight into the relationship table in the transaction that
+// holds the revision; if a key is already there (the unique index of live
+// versions refuses it), the transaction is rolled back and the import is redone
+// through a temporary table, which replaces expired relationships and names the
+// live one that makes the import fail.
 func (s *Store) Import(ctx context.Context, rels []tuple.Relationship) (store.Revision, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -265,7 +277,29 @@ func (s *Store) Import(ctx context.Context, rels []tuple.Relationship) (store.Re
 		if err := a.add(r); err != nil {
 			return 0, err
 		}
-		rows[i] = []any{a.resType[0], a.resID[0], a.relation[0], a.subType[0], a.subID[0], a.subRel[0], a.caveatName[0], a.caveatContext[0], a.expires[0]}
+		rows[i] = []any{a.resType[0], a.resID[0], a.relation[0], a.subType[0], a.subID[0], a.subRel[0], a.caveatName[0], a.caveatContext[0], a.expires[0], nil}
+	}
+	rev, err := s.commit(ctx, "import relationships", func(ctx context.Context, t *txn) error {
+		for _, row := range rows {
+			row[9] = t.rev
+		}
+		_, err := t.CopyFrom(ctx, pgx.Identifier{"gatehouse_relationships"}, importColumns, pgx.CopyFromRows(rows))
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+			return errImportConflict
+		}
+		return err
+	})
+	if !errors.Is(err, errImportConflict) {
+		return rev, err
+	}
+	return s.importChecked(ctx, rels, keys, rows)
+}
+
+// importChecked is Import's path for imports that meet existing keys.
+func (s *Store) importChecked(ctx context.Context, rels []tuple.Relationship, keys []tuple.Key, rows [][]any) (store.Revision, error) {
+	for i := range rows {
+		rows[i] = rows[i][:9]
 	}
 	return s.commit(ctx, "import relationships", func(ctx context.Context, t *txn) error {
 		if _, err := t.Exec(ctx, `CREATE TEMPORARY TABLE gatehouse_import (
@@ -274,8 +308,7 @@ func (s *Store) Import(ctx context.Context, rels []tuple.Relationship) (store.Re
 			caveat_name text, caveat_context text, expires_at timestamptz) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		cols := []string{"resource_type", "resource_id", "relation", "subject_type", "subject_id", "subject_relation", "caveat_name", "caveat_context", "expires_at"}
-		if _, err := t.CopyFrom(ctx, pgx.Identifier{"gatehouse_import"}, cols, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := t.CopyFrom(ctx, pgx.Identifier{"gatehouse_import"}, importColumns[:9], pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 		if len(rows) > 10000 {
