@@ -48,7 +48,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `gatehouse: a SpiceDB-compatible relationship authorization service.
 
 Usage:
-  gatehouse serve [flags]                                     start the server
+  gatehouse serve [flags]                                     start the server (data in ./gatehouse-data by default)
+  gatehouse migrate --datastore postgres://...                apply pending PostgreSQL schema migrations
   gatehouse schema write FILE|-                               write the schema
   gatehouse schema read                                       print the schema
   gatehouse rel write|touch|delete TUPLE...                   change relationships
@@ -85,6 +86,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "migrate":
+		return migrateCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "schema":
 		return schemaCmd(ctx, env, args[1:])
 	case "rel":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/store/memory"
 )
 
 type keyList []string
@@ -25,7 +25,9 @@ func (k *keyList) Set(v string) error { *k = append(*k, v); return nil }
 // serveConfig is what `gatehouse serve` is configured with.
 type serveConfig struct {
 	addr        string
-	datastore   string
+	store       datastoreFlags
+	gcWindow    time.Duration
+	consistency time.Duration
 	keys        keyList
 	tlsCert     string
 	tlsKey      string
@@ -37,7 +39,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:50051", "address to listen on (gRPC, gRPC-Web and Connect on one port)")
-	fs.StringVar(&cfg.datastore, "datastore", "memory", "datastore: memory (persistent stores land later)")
+	cfg.store.register(fs, true)
+	fs.DurationVar(&cfg.gcWindow, "gc-window", 24*time.Hour, "history kept for at_exact_snapshot reads, Watch resumption and export cursors")
+	fs.DurationVar(&cfg.consistency, "consistency-timeout", 2*time.Second, "how long fully_consistent and at_least_as_fresh requests wait for this replica to catch up before failing with Unavailable")
 	fs.Var(&cfg.keys, "preshared-key", "preshared key, KEY or KEY:check,write,admin (repeatable; env GATEHOUSE_PRESHARED_KEY)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file: serve TLS (HTTP/2 via ALPN) instead of plaintext h2c; needs --tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
@@ -76,13 +80,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		keys = []service.Key{{Secret: DevKey, Scopes: service.ScopeAll}}
 		logger.Warn("no preshared key configured: accepting the development key on loopback only", "dev_key", DevKey)
 	}
-	if cfg.datastore != "memory" {
-		return fmt.Errorf("--datastore %q: only \"memory\" is available in this build", cfg.datastore)
+	if cfg.gcWindow <= 0 || cfg.consistency <= 0 {
+		return errors.New("--gc-window and --consistency-timeout must be positive")
 	}
-	st := memory.New()
+	cfg.store.complete(getenv)
+	st, err := cfg.store.open(ctx, logger)
+	if err != nil {
+		return err
+	}
 	defer st.Close()
 
-	svcCfg := service.Config{Store: st, Keys: keys, Logger: logger}
+	svcCfg := service.Config{Store: st, StoreID: st.id, Keys: keys, Logger: logger, GCWindow: cfg.gcWindow, ConsistencyTimeout: cfg.consistency}
 	var metrics *http.Server
 	var metricsLn net.Listener
 	if cfg.metricsAddr != "" {
@@ -134,7 +142,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		errc <- hs.Serve(ln)
 	}()
-	logger.Info("gatehouse serving", "addr", ln.Addr().String(), "datastore", cfg.datastore, "tls", tlsConfig != nil)
+	logger.Info("gatehouse serving", "addr", ln.Addr().String(), "datastore", cfg.store.describe(), "tls", tlsConfig != nil)
 	select {
 	case err := <-errc:
 		return err

@@ -104,7 +104,7 @@ func startServeLogs(t *testing.T, args ...string) (string, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
 	done := make(chan error, 1)
-	args = append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
+	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)
 	go func() {
 		done <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 	}()
@@ -191,7 +191,7 @@ func TestServe_TLSConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tt.args...)
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, tt.args...)
 			err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
