@@ -189,6 +189,9 @@ func (c *Caveat) Params() []Param {
 }
 
 // index returns the position of the named parameter, or -1.
+// Declares reports whether the caveat has a parameter with this name.
+func (c *Caveat) Declares(name string) bool { return c.index(name) >= 0 }
+
 func (c *Caveat) index(name string) int {
 	if c.lookup != nil {
 		if i, ok := c.lookup[name]; ok {

@@ -190,7 +190,7 @@ type evaluator struct {
 	depth, maxDepth int
 	memo            memoTable
 	cuts            int
-	bindings        *caveats.Bindings
+	caller          map[string]any // claims bound to `caller`; nil when the request has none
 }
 
 func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*evaluator, error) {
@@ -207,9 +207,7 @@ func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*ev
 	if !c.Now.IsZero() {
 		ev.now = clock{micros: c.Now.UnixMicro(), set: true}
 	}
-	if c.Caller != nil {
-		ev.bindings = &caveats.Bindings{Caller: c.Caller}
-	}
+	ev.caller = c.Caller
 	if subject.Relation == tuple.Ellipsis {
 		subject.Relation = ""
 	}
@@ -272,7 +270,7 @@ func validatePermission(sch *schema.Schema, typ, perm string) error {
 // release returns ev to its index's pool; ev must not be used afterwards.
 func (ev *evaluator) release() {
 	ix := ev.ix
-	ev.s, ev.ix, ev.p, ev.values, ev.bindings = nil, nil, nil, nil, nil
+	ev.s, ev.ix, ev.p, ev.values, ev.caller = nil, nil, nil, nil, nil
 	ix.evals.Put(ev)
 }
 
@@ -323,7 +321,14 @@ func (ev *evaluator) caveat(e *edge) (result, error) {
 	if !ok {
 		return no, &CaveatError{Caveat: x.caveat, Err: errors.New("caveat is not defined in the schema")}
 	}
-	r, err := c.Eval(x.context, ev.values, ev.bindings)
+	b := caveats.Bindings{Caller: ev.caller}
+	if c.Declares(caveats.ParamResource) {
+		b.Resource = ev.s.attributes(e.res)
+	}
+	if c.Declares(caveats.ParamSubject) {
+		b.Subject = ev.s.attributes(e.subj)
+	}
+	r, err := c.Eval(x.context, ev.values, &b)
 	if err != nil {
 		return no, &CaveatError{Caveat: x.caveat, Err: err}
 	}

@@ -194,6 +194,11 @@ type Index struct {
 	lastPlan atomic.Pointer[plan] // the plan most recently used, read without the lock
 	evals    sync.Pool            // *evaluator, reused across queries
 
+	// attrs holds each object's newest attribute version; noAttrs is the
+	// empty map bound for objects without attributes (never modified).
+	attrs   map[uint32]*attrVersion
+	noAttrs map[string]any
+
 	head    Revision
 	oldest  Revision // oldest revision still readable
 	history []revTime
@@ -208,10 +213,12 @@ type revTime struct {
 // NewIndex returns an empty index at revision 0.
 func NewIndex() *Index {
 	ix := &Index{
-		types:  map[string]uint16{},
-		rels:   map[string]uint16{"": 0},
-		extras: make([]extra, 1), // slot 0 means "none"
-		plans:  map[*schema.Schema]*plan{},
+		types:   map[string]uint16{},
+		rels:    map[string]uint16{"": 0},
+		extras:  make([]extra, 1), // slot 0 means "none"
+		plans:   map[*schema.Schema]*plan{},
+		attrs:   map[uint32]*attrVersion{},
+		noAttrs: map[string]any{},
 	}
 	ix.relNames = []string{""}
 	return ix
@@ -298,8 +305,9 @@ func (ix *Index) Load(rev Revision, rels []tuple.Relationship) error {
 	return nil
 }
 
-// Apply applies one committed transaction at rev, which must be above the head.
-func (ix *Index) Apply(rev Revision, muts []Mutation) error {
+// Apply applies one committed transaction at rev, which must be above the head:
+// its relationship mutations and the attributes it wrote.
+func (ix *Index) Apply(rev Revision, muts []Mutation, attrs ...ObjectAttributes) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if rev <= ix.head {
@@ -313,6 +321,9 @@ func (ix *Index) Apply(rev Revision, muts []Mutation) error {
 			continue
 		}
 		ix.upsert(m.Relationship, rev)
+	}
+	for _, a := range attrs {
+		ix.setAttributes(a, rev)
 	}
 	ix.head = rev
 	ix.history = append(ix.history, revTime{rev: rev, at: time.Now()})
@@ -457,7 +468,7 @@ func (ix *Index) GC(before time.Time) int {
 		ix.freeEdges = append(ix.freeEdges, uint32(id))
 		removed++
 	}
-	return removed
+	return removed + ix.gcAttributes(horizon)
 }
 
 // Snapshot is an immutable view of the index at one revision.

@@ -18,7 +18,7 @@ type Scope uint8
 const (
 	// ScopeCheck: Check, Lookup, Expand, Read and Watch.
 	ScopeCheck Scope = 1 << iota
-	// ScopeWrite: writing and deleting relationships.
+	// ScopeWrite: writing and deleting relationships and attributes.
 	ScopeWrite
 	// ScopeAdmin: schema changes.
 	ScopeAdmin
@@ -59,13 +59,13 @@ func ParseKey(s string) (Key, error) {
 
 // scopeFor returns the scope a procedure needs; unknown procedures need admin.
 func scopeFor(procedure string) Scope {
-	_, method, _ := strings.Cut(strings.TrimPrefix(procedure, "/authzed.api.v1."), "/")
-	switch method {
+	switch procedure[strings.LastIndexByte(procedure, '/')+1:] {
 	case "CheckPermission", "CheckBulkPermissions", "ExpandPermissionTree", "LookupResources", "LookupSubjects",
 		"ReadRelationships", "ExportBulkRelationships", "ReadSchema", "Watch",
-		"ReflectSchema", "DiffSchema", "ComputablePermissions", "DependentRelations":
+		"ReflectSchema", "DiffSchema", "ComputablePermissions", "DependentRelations",
+		"ReadAttributes", "Authorize":
 		return ScopeCheck
-	case "WriteRelationships", "DeleteRelationships", "ImportBulkRelationships":
+	case "WriteRelationships", "DeleteRelationships", "ImportBulkRelationships", "WriteAttributes":
 		return ScopeWrite
 	}
 	return ScopeAdmin

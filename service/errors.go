@@ -83,6 +83,9 @@ func toConnect(log *slog.Logger, err error) error {
 	if errors.As(err, &ae) {
 		return withReason(connect.CodeAlreadyExists, v1.ErrorReason_ERROR_REASON_ATTEMPT_TO_RECREATE_RELATIONSHIP, err, map[string]string{"relationship": ae.Relationship.String()})
 	}
+	if errors.Is(err, store.ErrAttributesTooLarge) {
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	}
 	if errors.Is(err, store.ErrPreconditionFailed) {
 		return withReason(connect.CodeFailedPrecondition, v1.ErrorReason_ERROR_REASON_WRITE_OR_DELETE_PRECONDITION_FAILURE, err, nil)
 	}

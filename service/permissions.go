@@ -33,11 +33,11 @@ func (s *Server) registerPermissions(mux *http.ServeMux, opts []connect.HandlerO
 
 func (s *Server) checkPermission(ctx context.Context, req *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error) {
 	m := req.Msg
-	sch, values, snap, err := s.prepareRead(ctx, m, m.GetContext(), m.GetConsistency())
+	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return nil, err
 	}
-	res, err := snap.Check(ctx, sch, graph.CheckRequest{Resource: object(m.GetResource()), Permission: m.GetPermission(), Subject: subject(m.GetSubject()), Context: graph.Context{Values: values}})
+	res, err := snap.Check(ctx, sch, graph.CheckRequest{Resource: object(m.GetResource()), Permission: m.GetPermission(), Subject: subject(m.GetSubject()), Context: gctx})
 	if err != nil {
 		return nil, toConnect(s.log, err)
 	}
@@ -57,6 +57,10 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 		return nil, withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_TOO_MANY_CHECKS_IN_REQUEST,
 			fmt.Errorf("check request count of %d is greater than the maximum allowed of %d", len(m.GetItems()), MaxChecksPerBulk), nil)
 	}
+	claims, err := s.claims(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
 	// The snapshot first: waiting for it also brings the schema up to date.
 	snap, err := s.snapshot(ctx, m.GetConsistency())
 	if err != nil {
@@ -71,7 +75,7 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 	for i, it := range m.GetItems() {
 		values, err := requestContext(it.GetContext())
 		ctxErrs[i] = err
-		reqs[i] = graph.CheckRequest{Resource: object(it.GetResource()), Permission: it.GetPermission(), Subject: subject(it.GetSubject()), Context: graph.Context{Values: values}}
+		reqs[i] = graph.CheckRequest{Resource: object(it.GetResource()), Permission: it.GetPermission(), Subject: subject(it.GetSubject()), Context: graph.Context{Values: values, Caller: claims}}
 	}
 	results, errs := snap.CheckBulk(ctx, sch, reqs)
 	out := &v1.CheckBulkPermissionsResponse{CheckedAt: s.token(snap.Revision()), Pairs: make([]*v1.CheckBulkPermissionsPair, len(reqs))}
@@ -95,12 +99,12 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 
 func (s *Server) lookupResources(ctx context.Context, req *connect.Request[v1.LookupResourcesRequest], stream *connect.ServerStream[v1.LookupResourcesResponse]) error {
 	m := req.Msg
-	sch, values, snap, err := s.prepareRead(ctx, m, m.GetContext(), m.GetConsistency())
+	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return err
 	}
 	results, err := snap.LookupResources(ctx, sch, graph.LookupResourcesRequest{
-		ResourceType: m.GetResourceObjectType(), Permission: m.GetPermission(), Subject: subject(m.GetSubject()), Context: graph.Context{Values: values},
+		ResourceType: m.GetResourceObjectType(), Permission: m.GetPermission(), Subject: subject(m.GetSubject()), Context: gctx,
 	})
 	if err != nil {
 		return toConnect(s.log, err)
@@ -128,13 +132,13 @@ func (s *Server) lookupResources(ctx context.Context, req *connect.Request[v1.Lo
 
 func (s *Server) lookupSubjects(ctx context.Context, req *connect.Request[v1.LookupSubjectsRequest], stream *connect.ServerStream[v1.LookupSubjectsResponse]) error {
 	m := req.Msg
-	sch, values, snap, err := s.prepareRead(ctx, m, m.GetContext(), m.GetConsistency())
+	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return err
 	}
 	results, err := snap.LookupSubjects(ctx, sch, graph.LookupSubjectsRequest{
 		Resource: object(m.GetResource()), Permission: m.GetPermission(), SubjectType: m.GetSubjectObjectType(),
-		SubjectRelation: m.GetOptionalSubjectRelation(), Context: graph.Context{Values: values},
+		SubjectRelation: m.GetOptionalSubjectRelation(), Context: gctx,
 	})
 	if err != nil {
 		return toConnect(s.log, err)
@@ -375,22 +379,26 @@ func statusOf(err error) *status.Status {
 
 // prepareRead does what every read starts with: validate the message, take
 // the schema, convert the caveat context and pick the snapshot.
-func (s *Server) prepareRead(ctx context.Context, m interface{ Validate() error }, reqCtx *structpb.Struct, c *v1.Consistency) (*schema.Schema, map[string]any, *graph.Snapshot, error) {
+func (s *Server) prepareRead(ctx context.Context, h http.Header, m interface{ Validate() error }, reqCtx *structpb.Struct, c *v1.Consistency) (*schema.Schema, graph.Context, *graph.Snapshot, error) {
 	if err := validated(m); err != nil {
-		return nil, nil, nil, err
+		return nil, graph.Context{}, nil, err
 	}
 	values, err := requestContext(reqCtx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, graph.Context{}, nil, err
+	}
+	claims, err := s.claims(ctx, h)
+	if err != nil {
+		return nil, graph.Context{}, nil, err
 	}
 	// The snapshot first: waiting for it also brings the schema up to date.
 	snap, err := s.snapshot(ctx, c)
 	if err != nil {
-		return nil, nil, nil, toConnect(s.log, err)
+		return nil, graph.Context{}, nil, toConnect(s.log, err)
 	}
 	sch, err := s.schema()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, graph.Context{}, nil, err
 	}
-	return sch, values, snap, nil
+	return sch, graph.Context{Values: values, Caller: claims}, snap, nil
 }

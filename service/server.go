@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 
+	"github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1/gatehousev1connect"
 	"github.com/gatehouse-dev/gatehouse/graph"
 	"github.com/gatehouse-dev/gatehouse/schema"
 	"github.com/gatehouse-dev/gatehouse/store"
@@ -45,6 +46,12 @@ type Config struct {
 	// ConsistencyTimeout bounds how long a request waits for the index to
 	// catch up with a revision (default 2s).
 	ConsistencyTimeout time.Duration
+	// Verifier checks the subject tokens requests carry (Gatehouse-Subject-Token);
+	// without one, a request with a token is refused.
+	Verifier TokenVerifier
+	// MaxAttributeBytes bounds an object's attributes as compact JSON
+	// (default store.DefaultMaxAttributeBytes).
+	MaxAttributeBytes int
 	// StoreID names the datastore in ZedTokens, so tokens from another store are refused.
 	StoreID string
 	// GCWindow is how long history stays readable (at_exact_snapshot, Watch);
@@ -109,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	batch := make([]tuple.Relationship, 0, 10000)
 	var loadRev graph.Revision
+	var attrs []graph.ObjectAttributes
 	rev, err := s.st.Snapshot(ctx, func(r tuple.Relationship) error {
 		batch = append(batch, r)
 		if len(batch) == cap(batch) {
@@ -117,12 +125,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return err
 		}
 		return nil
+	}, func(oa store.ObjectAttributes) error {
+		attrs = append(attrs, graph.ObjectAttributes{Object: oa.Object, Values: oa.Values})
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot: %w", err)
 	}
 	// Load everything at the snapshot's revision (batches above went in at 0).
 	if err := s.ix.Load(graph.Revision(rev), batch); err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	if err := s.ix.LoadAttributes(graph.Revision(rev), attrs); err != nil {
 		return nil, fmt.Errorf("load snapshot: %w", err)
 	}
 	fctx, cancel := context.WithCancel(context.Background())
@@ -179,7 +193,11 @@ func (s *Server) follow(ctx context.Context, from store.Revision) {
 		for i, u := range c.Updates {
 			muts[i] = graph.Mutation{Delete: u.Op == store.OpDelete, Relationship: u.Relationship}
 		}
-		if err := s.ix.Apply(graph.Revision(c.Revision), muts); err != nil {
+		attrs := make([]graph.ObjectAttributes, len(c.Attributes))
+		for i, a := range c.Attributes {
+			attrs[i] = graph.ObjectAttributes{Object: a.Object, Values: a.Values}
+		}
+		if err := s.ix.Apply(graph.Revision(c.Revision), muts, attrs...); err != nil {
 			return err
 		}
 		s.appliedAt.Store(c.Timestamp.UnixNano())
@@ -336,9 +354,11 @@ func (s *Server) Handler() http.Handler {
 	s.registerBulk(mux, opts)
 	s.registerWatch(mux, opts)
 	s.registerReflection(mux, opts)
+	s.registerAttributes(mux, opts)
 	// Health and reflection are open: probes and tools such as grpcurl use them,
 	// and they reveal only the public API.
-	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService", "authzed.api.v1.WatchService"}
+	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService", "authzed.api.v1.WatchService",
+		gatehousev1connect.AttributeServiceName}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

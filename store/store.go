@@ -145,8 +145,95 @@ type Change struct {
 	// (of which only the key is guaranteed), at most one per key. It is empty for
 	// a transaction that changed no relationship.
 	Updates []Update
+	// Attributes holds, for each object whose attributes the transaction
+	// changed, its attributes as they now are (Values nil: it has none left), at
+	// most one per object, ordered by type then ID.
+	Attributes []ObjectAttributes
 	// Schema is set when the transaction wrote a new schema.
 	Schema *string
+}
+
+// AttrOp is the kind of an attribute mutation.
+type AttrOp int
+
+const (
+	// AttrSet replaces the object's attributes with Values.
+	AttrSet AttrOp = iota + 1
+	// AttrMerge sets the top-level keys of Values; a key whose value is nil is removed.
+	AttrMerge
+	// AttrDelete removes every attribute of the object; Values is ignored.
+	AttrDelete
+)
+
+// String names the operation.
+func (o AttrOp) String() string {
+	switch o {
+	case AttrSet:
+		return "SET"
+	case AttrMerge:
+		return "MERGE"
+	case AttrDelete:
+		return "DELETE"
+	default:
+		return fmt.Sprintf("AttrOp(%d)", int(o))
+	}
+}
+
+// AttributeUpdate is one mutation of an object's attributes: a JSON object
+// (values nil, bool, float64, string, []any, map[string]any) per type:id.
+// An object whose attributes become empty has none: it reads as absent.
+type AttributeUpdate struct {
+	Op     AttrOp
+	Object tuple.Object
+	Values map[string]any
+}
+
+// ObjectAttributes is an object and its attributes.
+type ObjectAttributes struct {
+	Object tuple.Object
+	Values map[string]any
+}
+
+// AttrCondition is what an AttributePrecondition requires.
+type AttrCondition int
+
+const (
+	// AttrMustExist: the object has attributes.
+	AttrMustExist AttrCondition = iota + 1
+	// AttrMustNotExist: the object has none.
+	AttrMustNotExist
+	// AttrMustMatch: each top-level key of Match is present with an equal
+	// (JSON-equal) value.
+	AttrMustMatch
+)
+
+// AttributePrecondition must hold, inside the write transaction and before its
+// own mutations, for the write to commit.
+type AttributePrecondition struct {
+	Object    tuple.Object
+	Condition AttrCondition
+	Match     map[string]any
+}
+
+// DefaultMaxAttributeBytes bounds an object's attributes, as compact JSON, when
+// a Batch sets no limit.
+const DefaultMaxAttributeBytes = 4096
+
+// Batch is one write transaction of relationship and attribute mutations.
+type Batch struct {
+	Preconditions          []Precondition
+	Updates                []Update
+	AttributePreconditions []AttributePrecondition
+	Attributes             []AttributeUpdate
+	// MaxAttributeBytes bounds each object's attributes after the batch, as
+	// compact JSON; 0 means DefaultMaxAttributeBytes.
+	MaxAttributeBytes int
+}
+
+// AttributeFilter selects objects by type and, optionally, ID prefix.
+type AttributeFilter struct {
+	Type     string
+	IDPrefix string
 }
 
 // Page is a position in a filtered read; the zero Page starts at the beginning.
@@ -175,6 +262,8 @@ var (
 	// ErrInvalidUpdate: the write batch itself is malformed (e.g. the same
 	// relationship twice in one transaction).
 	ErrInvalidUpdate = errors.New("invalid update")
+	// ErrAttributesTooLarge: an object's attributes would exceed the batch's limit.
+	ErrAttributesTooLarge = errors.New("attributes too large")
 	// ErrUnavailable: the datastore cannot be reached right now (a network or
 	// server failure). The operation may or may not have taken effect if it was
 	// a write whose commit was in flight; retrying later is the remedy.
@@ -205,6 +294,36 @@ func (e *PreconditionError) Error() string {
 // Unwrap makes errors.Is(err, ErrPreconditionFailed) hold.
 func (e *PreconditionError) Unwrap() error { return ErrPreconditionFailed }
 
+// AttributesTooLargeError names the object whose attributes exceed the limit.
+type AttributesTooLargeError struct {
+	Object      tuple.Object
+	Size, Limit int
+}
+
+func (e *AttributesTooLargeError) Error() string {
+	return fmt.Sprintf("attributes of %s would be %d bytes, over the limit of %d", e.Object, e.Size, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrAttributesTooLarge) hold.
+func (e *AttributesTooLargeError) Unwrap() error { return ErrAttributesTooLarge }
+
+// AttributePreconditionError names the attribute precondition that failed.
+type AttributePreconditionError struct{ Precondition AttributePrecondition }
+
+func (e *AttributePreconditionError) Error() string {
+	switch e.Precondition.Condition {
+	case AttrMustExist:
+		return fmt.Sprintf("unable to satisfy write precondition: %s has no attributes", e.Precondition.Object)
+	case AttrMustNotExist:
+		return fmt.Sprintf("unable to satisfy write precondition: %s has attributes", e.Precondition.Object)
+	default:
+		return fmt.Sprintf("unable to satisfy write precondition: attributes of %s do not match", e.Precondition.Object)
+	}
+}
+
+// Unwrap makes errors.Is(err, ErrPreconditionFailed) hold.
+func (e *AttributePreconditionError) Unwrap() error { return ErrPreconditionFailed }
+
 // Writer commits relationship mutations atomically.
 //
 // Writes treat a relationship that has expired (by the store's clock) as absent:
@@ -220,6 +339,13 @@ type Writer interface {
 	// error nothing is written (with ErrUnavailable, unless the commit itself was
 	// in flight when the connection was lost).
 	Write(ctx context.Context, preconditions []Precondition, updates []Update) (Revision, error)
+	// WriteBatch is Write with attribute mutations too, all in one transaction:
+	// relationship and attribute preconditions are checked first, then the
+	// relationship updates and the attribute mutations (in order; several may
+	// name one object) are applied. Errors: Write's, and
+	// *AttributePreconditionError, *AttributesTooLargeError, ErrInvalidUpdate
+	// (an unknown AttrOp or AttrCondition, or a value that is not JSON).
+	WriteBatch(ctx context.Context, b Batch) (Revision, error)
 	// DeleteMatching deletes up to limit (0 = no limit) live relationships matching f,
 	// after checking preconditions. more is true when further matches remain.
 	// If nothing matched, no revision is created and the head revision is returned.
@@ -239,12 +365,25 @@ type Reader interface {
 	Read(ctx context.Context, rev Revision, f Filter, page Page) ([]tuple.Relationship, error)
 }
 
+// AttributeReader reads object attributes at a revision.
+type AttributeReader interface {
+	// ReadAttributes returns the attributes, as of rev, of those of objects that
+	// have any. Errors: ErrRevisionUnavailable, ErrClosed.
+	ReadAttributes(ctx context.Context, rev Revision, objects []tuple.Object) (map[tuple.Object]map[string]any, error)
+	// ScanAttributes returns the objects matching f that have attributes as of
+	// rev, ordered by ID (bytewise), with IDs after `after`, at most limit
+	// (0 = no limit). Errors: ErrRevisionUnavailable, ErrClosed.
+	ScanAttributes(ctx context.Context, rev Revision, f AttributeFilter, after string, limit int) ([]ObjectAttributes, error)
+}
+
 // Loader loads everything at the head, for building an index.
 type Loader interface {
-	// Snapshot calls fn for every live relationship at the returned revision (the
-	// head when it was called), including expired ones GC has not removed yet. It
-	// stops at and returns fn's first error. Errors: ErrClosed.
-	Snapshot(ctx context.Context, fn func(tuple.Relationship) error) (Revision, error)
+	// Snapshot calls fn for every live relationship and, if attrs is not nil,
+	// attrs for every object with attributes, all at the returned revision (the
+	// head when it was called), including expired relationships GC has not
+	// removed yet. It stops at and returns the first error of fn or attrs.
+	// Errors: ErrClosed.
+	Snapshot(ctx context.Context, fn func(tuple.Relationship) error, attrs func(ObjectAttributes) error) (Revision, error)
 }
 
 // Watcher streams committed changes in revision order.
@@ -278,9 +417,10 @@ type SchemaStore interface {
 
 // Collector removes history.
 type Collector interface {
-	// GC removes deleted relationships and history older than before, and
-	// relationships that expired at or before it. It returns how many
-	// relationship versions (deleted, replaced or expired) it removed.
+	// GC removes deleted relationships and history (of relationships and
+	// attributes) older than before, and relationships that expired at or
+	// before it. It returns how many relationship and attribute versions
+	// (deleted, replaced or expired) it removed.
 	//
 	// Afterwards the revisions committed before `before` are unavailable to Read
 	// and Changes, except the head revision, which always stays available; a
@@ -303,12 +443,13 @@ type Importer interface {
 
 // Store is everything a gatehouse datastore provides.
 //
-// Caveat contexts hold JSON values (nil, bool, float64, string, []any,
-// map[string]any) and are returned exactly as written. Stores copy what they are
+// Caveat contexts and attributes hold JSON values (nil, bool, float64,
+// string, []any, map[string]any) and are returned exactly as written. Stores copy what they are
 // given and what they return, so callers may mutate either afterwards.
 type Store interface {
 	Writer
 	Reader
+	AttributeReader
 	Loader
 	Watcher
 	SchemaStore

@@ -1,5 +1,6 @@
-// Package bolt is the embedded default datastore: relationships, their MVCC
-// history, the change log and the schema history in one bbolt file.
+// Package bolt is the embedded default datastore: relationships and object
+// attributes, their MVCC history, the change log and the schema history in
+// one bbolt file.
 //
 // # On-disk layout (format version 1)
 //
@@ -20,6 +21,18 @@
 //	log        rev → commit time + flags (bit 0: wrote a schema);
 //	           rev + uint32 seq → op (1 touch, 2 delete) + uvarint len + ek [+ body]
 //	schemas    rev → commit time + schema text (never collected)
+//	attrs      ok + created rev → compact JSON object, or "" (a tombstone:
+//	           the attributes were removed)
+//	deadattrs  superseded rev + ok + created rev → "" (attribute versions that
+//	           ended, and tombstones, under their own rev)
+//	attrlog    rev + ok → the attributes the transaction left (compact JSON,
+//	           or "" for removed), so a transaction's are in ok order
+//
+// An object key ok is the object type and ID, each followed by a 0x00 byte,
+// so bytewise order of ok is type-then-ID order. The last three buckets came
+// after format 1 was first released; Open adds them to a file without them
+// once it has validated the file, so the format is still 1: an older
+// gatehouse ignores them.
 //
 // A caveat context is a tagged tree: 0 null, 1 false, 2 true, 3 float64
 // bits, 4 string (uvarint length + bytes), 5 list (uvarint count + values),
@@ -80,6 +93,9 @@ const (
 	bucketDead      = "dead"
 	bucketLog       = "log"
 	bucketSchemas   = "schemas"
+	bucketAttrs     = "attrs"
+	bucketDeadAttrs = "deadattrs"
+	bucketAttrLog   = "attrlog"
 
 	opLogTouch  = 1
 	opLogDelete = 2
@@ -101,9 +117,17 @@ const (
 	changeUpdates = 4096
 )
 
-func allBuckets() []string {
+// formatBuckets are the buckets every format-1 file has.
+func formatBuckets() []string {
 	return []string{bucketMeta, bucketRels, bucketBySubject, bucketExpiry, bucketDead, bucketLog, bucketSchemas}
 }
+
+// addedBuckets are the buckets Open adds to format-1 files written before them.
+func addedBuckets() []string {
+	return []string{bucketAttrs, bucketDeadAttrs, bucketAttrLog}
+}
+
+func allBuckets() []string { return append(formatBuckets(), addedBuckets()...) }
 
 // Option configures a Store.
 type Option func(*config)
@@ -223,11 +247,39 @@ func openDB(path string, cfg config) (*bbolt.DB, string, error) {
 		return nil, "", err
 	}
 	id, err := validate(db)
+	if err == nil {
+		err = addBuckets(db)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, "", err
 	}
 	return db, id, nil
+}
+
+// addBuckets creates the buckets of addedBuckets that a validated file lacks,
+// writing nothing if it has them all.
+func addBuckets(db *bbolt.DB) error {
+	var missing []string
+	err := db.View(func(tx *bbolt.Tx) error {
+		for _, name := range addedBuckets() {
+			if tx.Bucket([]byte(name)) == nil {
+				missing = append(missing, name)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range missing {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("add bucket %q: %w", name, err)
+			}
+		}
+		return nil
+	})
 }
 
 // create makes a new database under a temporary name and links it into place,
@@ -353,11 +405,12 @@ func validate(db *bbolt.DB) (id string, err error) {
 		case v == 0:
 			return fmt.Errorf("%w: bad format marker", ErrNotGatehouse)
 		}
-		b, err := bucketsOf(tx)
-		if err != nil {
-			return err
+		for _, name := range formatBuckets() {
+			if tx.Bucket([]byte(name)) == nil {
+				return fmt.Errorf("%w: bucket %q is missing", ErrNotGatehouse, name)
+			}
 		}
-		if _, err := readState(b); err != nil {
+		if _, err := readState(&buckets{meta: meta}); err != nil {
 			return err
 		}
 		id = string(meta.Get([]byte("id")))
@@ -369,16 +422,17 @@ func validate(db *bbolt.DB) (id string, err error) {
 // buckets are the buckets of one transaction.
 type buckets struct {
 	meta, rels, bySubject, expiry, dead, log, schemas *bbolt.Bucket
+	attrs, deadAttrs, attrLog                         *bbolt.Bucket
 }
 
 func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
-	var bs [7]*bbolt.Bucket
+	var bs [10]*bbolt.Bucket
 	for i, name := range allBuckets() {
 		if bs[i] = tx.Bucket([]byte(name)); bs[i] == nil {
 			return nil, fmt.Errorf("%w: bucket %q is missing", ErrNotGatehouse, name)
 		}
 	}
-	return &buckets{bs[0], bs[1], bs[2], bs[3], bs[4], bs[5], bs[6]}, nil
+	return &buckets{bs[0], bs[1], bs[2], bs[3], bs[4], bs[5], bs[6], bs[7], bs[8], bs[9]}, nil
 }
 
 // state is the revision range the database holds.
@@ -734,6 +788,20 @@ func (s *Store) txn(writable bool, fn func(b *buckets, st state) error) error {
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(b *buckets, st state) error) error { return s.txn(false, fn) }
 
+// viewAt runs fn in a read transaction once ctx is checked and the
+// transaction has rev retained.
+func (s *Store) viewAt(ctx context.Context, rev store.Revision, fn func(b *buckets) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.view(func(b *buckets, st state) error {
+		if err := st.check(rev); err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
 func (s *Store) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -796,6 +864,7 @@ func (s *Store) update(fn func(w *wtx) error) (store.Revision, error) {
 	err := s.txn(true, func(b *buckets, st state) error {
 		// Keys in these buckets only ever grow, so full pages split best.
 		b.log.FillPercent, b.dead.FillPercent, b.schemas.FillPercent = 1, 1, 1
+		b.deadAttrs.FillPercent, b.attrLog.FillPercent = 1, 1
 		now := s.now()
 		w := &wtx{b: b, rev: st.head + 1, now: now, ts: now.Round(0)}
 		if w.ts.Before(st.headTS) {
@@ -973,15 +1042,29 @@ func prepare(updates []store.Update) ([]pending, error) {
 
 // Write implements store.Writer.
 func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, updates []store.Update) (store.Revision, error) {
+	return s.WriteBatch(ctx, store.Batch{Preconditions: preconditions, Updates: updates})
+}
+
+// WriteBatch implements store.Writer.
+func (s *Store) WriteBatch(ctx context.Context, b store.Batch) (store.Revision, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	batch, err := prepare(updates)
+	batch, err := prepare(b.Updates)
 	if err != nil {
 		return 0, err
 	}
+	for _, u := range b.Attributes {
+		if err := checkObject(u.Object); err != nil {
+			return 0, fmt.Errorf("%w: attributes of %s: %v", store.ErrInvalidUpdate, u.Object, err)
+		}
+	}
 	return s.update(func(w *wtx) error {
-		if err := w.checkPreconditions(preconditions); err != nil {
+		if err := w.checkPreconditions(b.Preconditions); err != nil {
+			return err
+		}
+		attrs, err := w.prepareAttributes(b)
+		if err != nil {
 			return err
 		}
 		for i := range batch {
@@ -996,7 +1079,7 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 				return err
 			}
 		}
-		return nil
+		return w.putAttributes(attrs)
 	})
 }
 
@@ -1180,14 +1263,8 @@ func (s *Store) HeadRevision(ctx context.Context) (store.Revision, error) {
 
 // Read implements store.Reader.
 func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, page store.Page) ([]tuple.Relationship, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	var out []tuple.Relationship
-	err := s.view(func(b *buckets, st state) error {
-		if err := st.check(rev); err != nil {
-			return err
-		}
+	err := s.viewAt(ctx, rev, func(b *buckets) error {
 		var derr error
 		err := scan(b, f, page.After, func(k *tuple.Key, vk, v []byte) bool {
 			created, deleted := readRev(vk[len(vk)-revLen:]), readRev(v)
@@ -1211,15 +1288,20 @@ func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, pa
 }
 
 // Snapshot implements store.Loader. It streams from one read transaction,
-// so fn must not wait for a write to this store: a write that grows the file
-// waits for read transactions to end.
-func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error) (store.Revision, error) {
+// so fn and attrs must not wait for a write to this store: a write that grows
+// the file waits for read transactions to end.
+func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error, attrs func(store.ObjectAttributes) error) (store.Revision, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	var rev store.Revision
 	err := s.view(func(b *buckets, st state) error {
 		rev = st.head
+		if attrs != nil {
+			if err := snapshotAttributes(ctx, b, st.head, attrs); err != nil {
+				return err
+			}
+		}
 		c := b.rels.Cursor()
 		n := 0
 		for vk, v := c.First(); vk != nil; vk, v = c.Next() {
@@ -1299,6 +1381,8 @@ func (s *Store) Changes(ctx context.Context, after store.Revision, fn func(store
 func readChanges(b *buckets, rev store.Revision) ([]store.Change, error) {
 	var out []store.Change
 	updates := 0
+	ac := b.attrLog.Cursor()
+	ak, av := ac.Seek(revKey(rev + 1))
 	c := b.log.Cursor()
 	for k, v := c.Seek(revKey(rev + 1)); k != nil; k, v = c.Next() {
 		switch len(k) {
@@ -1318,6 +1402,11 @@ func readChanges(b *buckets, rev store.Revision) ([]store.Change, error) {
 				text := string(sv[timeLen:])
 				ch.Schema = &text
 			}
+			var err error
+			if ak, av, err = readAttrLog(ac, ak, av, &ch); err != nil {
+				return nil, err
+			}
+			updates += len(ch.Attributes)
 			out = append(out, ch)
 		case revLen + 4:
 			if len(out) == 0 || out[len(out)-1].Revision != readRev(k) {
@@ -1418,19 +1507,30 @@ func (s *Store) GC(ctx context.Context, before time.Time) (int, error) {
 	}
 	removed := 0
 	endBefore := appendTime(nil, before)
+	upToM := func(k []byte) bool { return readRev(k) <= m }
 	steps := []func(b *buckets) (int, bool, error){
 		// Versions ended at or before m are visible at no readable revision.
 		func(b *buckets) (int, bool, error) {
-			return s.collect(b, b.dead, func(k []byte) bool { return readRev(k) <= m }, revLen)
+			return s.collect(b.dead, upToM, func(k []byte) (int, error) { return removeVersion(b, k[revLen:]) })
 		},
 		// Live versions that expired at or before `before`.
 		func(b *buckets) (int, bool, error) {
-			return s.collect(b, b.expiry, func(k []byte) bool { return bytes.Compare(k[:timeLen], endBefore) <= 0 }, timeLen)
+			expired := func(k []byte) bool { return bytes.Compare(k[:timeLen], endBefore) <= 0 }
+			return s.collect(b.expiry, expired, func(k []byte) (int, error) { return removeVersion(b, k[timeLen:]) })
 		},
-		// The log up to m: Changes after m starts at m+1.
+		// Attribute versions superseded at or before m, and tombstones
+		// written then: at m and later, none or a newer version shows. The
+		// index is in revision order, so a version goes before the
+		// tombstone that ends it and readers never see it resurface.
 		func(b *buckets) (int, bool, error) {
-			_, done, err := s.collect(b, b.log, func(k []byte) bool { return readRev(k) <= m }, -1)
-			return 0, done, err
+			return s.collect(b.deadAttrs, upToM, func(k []byte) (int, error) { return removeAttrVersion(b, k[revLen:]) })
+		},
+		// The logs up to m: Changes after m starts at m+1.
+		func(b *buckets) (int, bool, error) {
+			return s.collect(b.log, upToM, nil)
+		},
+		func(b *buckets) (int, bool, error) {
+			return s.collect(b.attrLog, upToM, nil)
 		},
 	}
 	for _, step := range steps {
@@ -1492,10 +1592,10 @@ func (s *Store) advance(before time.Time) (store.Revision, error) {
 }
 
 // collect removes up to s.gcBatch entries from the start of index for which
-// due holds. With vkAt >= 0, each entry names a version at key offset vkAt,
-// which is removed from rels too (and the key from bysubject when it was the
-// last version). It returns the versions removed and whether it is done.
-func (s *Store) collect(b *buckets, index *bbolt.Bucket, due func(k []byte) bool, vkAt int) (int, bool, error) {
+// due holds, in key order, calling remove (if not nil) for each to remove
+// what it names. It returns the sum of what remove returned (the versions
+// removed) and whether it is done.
+func (s *Store) collect(index *bbolt.Bucket, due func(k []byte) bool, remove func(k []byte) (int, error)) (int, bool, error) {
 	var keys [][]byte
 	c := index.Cursor()
 	k, _ := c.First()
@@ -1508,30 +1608,37 @@ func (s *Store) collect(b *buckets, index *bbolt.Bucket, due func(k []byte) bool
 		if err := index.Delete(k); err != nil {
 			return 0, false, err
 		}
-		if vkAt < 0 {
+		if remove == nil {
 			continue
 		}
-		vk := k[vkAt:]
-		if b.rels.Get(vk) == nil {
-			continue
-		}
-		if err := b.rels.Delete(vk); err != nil {
-			return 0, false, err
-		}
-		removed++
-		ek := vk[:len(vk)-revLen]
-		if next, _ := b.rels.Cursor().Seek(ek); next != nil && len(next) == len(ek)+revLen && bytes.HasPrefix(next, ek) {
-			continue
-		}
-		key, err := decodeKey(ek)
+		n, err := remove(k)
 		if err != nil {
 			return 0, false, err
 		}
-		if err := b.bySubject.Delete(subjectKey(&key, ek)); err != nil {
-			return 0, false, err
-		}
+		removed += n
 	}
 	return removed, done, nil
+}
+
+// removeVersion removes the relationship version vk, if present, and its key
+// from bysubject when it was the key's last version. It returns the number of
+// versions removed.
+func removeVersion(b *buckets, vk []byte) (int, error) {
+	if b.rels.Get(vk) == nil {
+		return 0, nil
+	}
+	if err := b.rels.Delete(vk); err != nil {
+		return 0, err
+	}
+	ek := vk[:len(vk)-revLen]
+	if next, _ := b.rels.Cursor().Seek(ek); next != nil && len(next) == len(ek)+revLen && bytes.HasPrefix(next, ek) {
+		return 1, nil
+	}
+	key, err := decodeKey(ek)
+	if err != nil {
+		return 0, err
+	}
+	return 1, b.bySubject.Delete(subjectKey(&key, ek))
 }
 
 // Close implements store.Store. Waiting Changes calls return store.ErrClosed.

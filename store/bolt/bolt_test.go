@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	mathrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,14 +47,22 @@ func TestStore_Conformance(t *testing.T) {
 
 // dump is everything a store shows, rendered for comparison.
 type dump struct {
-	Head     store.Revision
-	AtHead   []string
-	AtOld    []string
-	Snapshot []string
-	Schema   store.SchemaVersion
-	History  []store.SchemaVersion
-	Changes  []string
+	Head          store.Revision
+	AtHead        []string
+	AtOld         []string
+	Snapshot      []string
+	AttrsAtHead   []string
+	AttrsAtOld    []string
+	Scan          []string
+	ScanPage      []string
+	SnapshotAttrs []string
+	Schema        store.SchemaVersion
+	History       []store.SchemaVersion
+	Changes       []string
 }
+
+// dumpObjects are the objects whose attributes dumpStore reads.
+var dumpObjects = []tuple.Object{{Type: "document", ID: "1"}, {Type: "document", ID: "2"}, {Type: "document", ID: "3"}, {Type: "user", ID: "a"}}
 
 func dumpStore(t *testing.T, s *bolt.Store, old store.Revision) dump {
 	t.Helper()
@@ -71,11 +82,44 @@ func dumpStore(t *testing.T, s *bolt.Store, old store.Revision) dump {
 		}
 		*x.out = relStrings(rs)
 	}
+	for _, x := range []struct {
+		rev store.Revision
+		out *[]string
+	}{{d.Head, &d.AttrsAtHead}, {old, &d.AttrsAtOld}} {
+		got, err := s.ReadAttributes(ctx, x.rev, dumpObjects)
+		if err != nil {
+			t.Fatalf("ReadAttributes at %d: %v", x.rev, err)
+		}
+		for _, o := range dumpObjects {
+			if v, ok := got[o]; ok {
+				*x.out = append(*x.out, attrString(store.ObjectAttributes{Object: o, Values: v}))
+			}
+		}
+	}
+	for _, x := range []struct {
+		after string
+		limit int
+		out   *[]string
+	}{{"", 0, &d.Scan}, {"1", 1, &d.ScanPage}} {
+		oas, err := s.ScanAttributes(ctx, d.Head, store.AttributeFilter{Type: "document"}, x.after, x.limit)
+		if err != nil {
+			t.Fatalf("ScanAttributes: %v", err)
+		}
+		for _, oa := range oas {
+			*x.out = append(*x.out, attrString(oa))
+		}
+	}
 	var snap []tuple.Relationship
-	if _, err := s.Snapshot(ctx, func(r tuple.Relationship) error { snap = append(snap, r); return nil }); err != nil {
-		t.Fatalf("Snapshot: %v", err)
+	rev, err := s.Snapshot(ctx, func(r tuple.Relationship) error { snap = append(snap, r); return nil },
+		func(oa store.ObjectAttributes) error {
+			d.SnapshotAttrs = append(d.SnapshotAttrs, attrString(oa))
+			return nil
+		})
+	if err != nil || rev != d.Head {
+		t.Fatalf("Snapshot = %d, %v; want %d", rev, err, d.Head)
 	}
 	d.Snapshot = relStrings(snap)
+	slices.Sort(d.SnapshotAttrs)
 	if d.Schema, err = s.ReadSchema(ctx); err != nil {
 		t.Fatalf("ReadSchema: %v", err)
 	}
@@ -98,6 +142,18 @@ func dumpStore(t *testing.T, s *bolt.Store, old store.Revision) dump {
 	return d
 }
 
+// attrString renders an object's attributes ("type:id=-" for none).
+func attrString(oa store.ObjectAttributes) string {
+	if oa.Values == nil {
+		return oa.Object.String() + "=-"
+	}
+	b, err := json.Marshal(oa.Values)
+	if err != nil {
+		return oa.Object.String() + "=unencodable"
+	}
+	return oa.Object.String() + "=" + string(b)
+}
+
 func relStrings(rs []tuple.Relationship) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
@@ -110,6 +166,9 @@ func describeChange(c store.Change) string {
 	parts := []string{fmt.Sprintf("@%d %s", c.Revision, c.Timestamp.Format(time.RFC3339Nano))}
 	for _, u := range c.Updates {
 		parts = append(parts, u.Op.String()+" "+u.Relationship.String())
+	}
+	for _, oa := range c.Attributes {
+		parts = append(parts, "ATTRS "+attrString(oa))
 	}
 	if c.Schema != nil {
 		parts = append(parts, fmt.Sprintf("SCHEMA %q", *c.Schema))
@@ -132,22 +191,36 @@ func TestStore_Reopen(t *testing.T) {
 	}
 	exp := time.Date(2031, 7, 8, 9, 10, 11, 123456789, time.FixedZone("X", 3600))
 	cav := &tuple.Caveat{Name: "c", Context: map[string]any{"n": 1.5, "l": []any{"x", nil, true, map[string]any{"": -0.25}}, "e": map[string]any{}}}
-	r1, err := s.Write(ctx, nil, []store.Update{
-		{Op: store.OpCreate, Relationship: withCaveat(tuple.MustParse("document:1#viewer@user:a"), cav)},
-		{Op: store.OpTouch, Relationship: withExpiration(tuple.MustParse("document:2#viewer@group:g#member"), exp)},
-		{Op: store.OpTouch, Relationship: tuple.MustParse("document:3#viewer@user:b")},
+	r1, err := s.WriteBatch(ctx, store.Batch{
+		Updates: []store.Update{
+			{Op: store.OpCreate, Relationship: withCaveat(tuple.MustParse("document:1#viewer@user:a"), cav)},
+			{Op: store.OpTouch, Relationship: withExpiration(tuple.MustParse("document:2#viewer@group:g#member"), exp)},
+			{Op: store.OpTouch, Relationship: tuple.MustParse("document:3#viewer@user:b")},
+		},
+		Attributes: []store.AttributeUpdate{
+			{Op: store.AttrSet, Object: dumpObjects[3], Values: map[string]any{"team": "payments"}},
+			{Op: store.AttrSet, Object: dumpObjects[0], Values: map[string]any{"tenant": "acme", "n": 1.0, "tags": []any{"x", nil}}},
+			{Op: store.AttrSet, Object: dumpObjects[1], Values: map[string]any{"tenant": "globex"}},
+		},
 	})
 	if err != nil {
-		t.Fatalf("Write: %v", err)
+		t.Fatalf("WriteBatch: %v", err)
 	}
 	if _, err := s.WriteSchema(ctx, "definition user {}"); err != nil {
 		t.Fatalf("WriteSchema: %v", err)
 	}
-	if _, err := s.Write(ctx, nil, []store.Update{
-		{Op: store.OpDelete, Relationship: tuple.MustParse("document:3#viewer@user:b")},
-		{Op: store.OpTouch, Relationship: tuple.MustParse("document:1#viewer@user:a")},
+	if _, err := s.WriteBatch(ctx, store.Batch{
+		Updates: []store.Update{
+			{Op: store.OpDelete, Relationship: tuple.MustParse("document:3#viewer@user:b")},
+			{Op: store.OpTouch, Relationship: tuple.MustParse("document:1#viewer@user:a")},
+		},
+		Attributes: []store.AttributeUpdate{
+			{Op: store.AttrMerge, Object: dumpObjects[0], Values: map[string]any{"n": nil, "env": "prod"}},
+			{Op: store.AttrDelete, Object: dumpObjects[1]},
+			{Op: store.AttrSet, Object: dumpObjects[2], Values: map[string]any{"nested": map[string]any{"deep": []any{1.5, true}}}},
+		},
 	}); err != nil {
-		t.Fatalf("Write: %v", err)
+		t.Fatalf("WriteBatch: %v", err)
 	}
 	if _, err := s.WriteSchema(ctx, "definition user {}\ndefinition document {}"); err != nil {
 		t.Fatalf("WriteSchema: %v", err)
@@ -165,6 +238,27 @@ func TestStore_Reopen(t *testing.T) {
 	}
 	if len(after.AtOld) != 3 || len(after.Changes) != 4 || len(after.History) != 2 {
 		t.Fatalf("unexpected contents: %+v", after)
+	}
+	wantAttrs := dump{
+		AttrsAtHead:   []string{`document:1={"env":"prod","tags":["x",null],"tenant":"acme"}`, `document:3={"nested":{"deep":[1.5,true]}}`, `user:a={"team":"payments"}`},
+		AttrsAtOld:    []string{`document:1={"n":1,"tags":["x",null],"tenant":"acme"}`, `document:2={"tenant":"globex"}`, `user:a={"team":"payments"}`},
+		Scan:          []string{`document:1={"env":"prod","tags":["x",null],"tenant":"acme"}`, `document:3={"nested":{"deep":[1.5,true]}}`},
+		ScanPage:      []string{`document:3={"nested":{"deep":[1.5,true]}}`},
+		SnapshotAttrs: []string{`document:1={"env":"prod","tags":["x",null],"tenant":"acme"}`, `document:3={"nested":{"deep":[1.5,true]}}`, `user:a={"team":"payments"}`},
+	}
+	gotAttrs := dump{AttrsAtHead: after.AttrsAtHead, AttrsAtOld: after.AttrsAtOld, Scan: after.Scan, ScanPage: after.ScanPage, SnapshotAttrs: after.SnapshotAttrs}
+	if !reflect.DeepEqual(gotAttrs, wantAttrs) {
+		t.Fatalf("attributes after reopening:\n got  %+v\n want %+v", gotAttrs, wantAttrs)
+	}
+	for i, want := range []string{
+		`ATTRS document:1={"n":1,"tags":["x",null],"tenant":"acme"}, ATTRS document:2={"tenant":"globex"}, ATTRS user:a={"team":"payments"}`,
+		``,
+		`ATTRS document:1={"env":"prod","tags":["x",null],"tenant":"acme"}, ATTRS document:2=-, ATTRS document:3={"nested":{"deep":[1.5,true]}}`,
+		``,
+	} {
+		if got := after.Changes[i]; !strings.HasSuffix(got, want) || (want == "" && strings.Contains(got, "ATTRS")) {
+			t.Fatalf("change %d after reopening = %s, want it to end with %s", i, got, want)
+		}
 	}
 	if s.ID() != id {
 		t.Fatalf("ID after reopening = %q, want %q", s.ID(), id)
@@ -196,6 +290,86 @@ func TestStore_Reopen(t *testing.T) {
 	}
 	if h, err := s.SchemaHistory(ctx); err != nil || len(h) != 2 {
 		t.Fatalf("SchemaHistory after GC and reopening = (%v, %v), want 2 versions", h, err)
+	}
+	head, err := s.HeadRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got2, err := s.ReadAttributes(ctx, head, dumpObjects)
+	if err != nil || len(got2) != 3 || got2[dumpObjects[1]] != nil {
+		t.Fatalf("ReadAttributes after GC and reopening = (%v, %v), want document:1, document:3 and user:a", got2, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// GC left only the newest attribute versions, and no index or log entries.
+	for bucket, want := range map[string]int{"attrs": 3, "deadattrs": 0, "attrlog": 0, "dead": 0} {
+		if n := countKeys(t, path, bucket); n != want {
+			t.Errorf("bucket %s has %d keys after GC, want %d", bucket, n, want)
+		}
+	}
+}
+
+// countKeys returns the number of keys in a bucket of the closed database at path.
+func countKeys(t *testing.T, path, bucket string) int {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := -1
+	err = db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte(bucket)); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestStore_OpenWithoutAttributeBuckets opens a format-1 file written before
+// attributes existed: Open adds the buckets and everything else is kept.
+func TestStore_OpenWithoutAttributeBuckets(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s := openStore(t, path)
+	r1, err := s.Write(ctx, nil, []store.Update{{Op: store.OpTouch, Relationship: tuple.MustParse("document:1#viewer@user:a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	withBolt(t, path, func(tx *bbolt.Tx) error {
+		for _, name := range []string{"attrs", "deadattrs", "attrlog"} {
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	s = openStore(t, path)
+	defer s.Close()
+	rels, err := s.Read(ctx, r1, store.Filter{}, store.Page{})
+	if err != nil || len(rels) != 1 {
+		t.Fatalf("Read after adding the buckets = (%v, %v), want the relationship", relStrings(rels), err)
+	}
+	got, err := s.ReadAttributes(ctx, r1, dumpObjects)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("ReadAttributes = (%v, %v), want none", got, err)
+	}
+	r2, err := s.WriteBatch(ctx, store.Batch{Attributes: []store.AttributeUpdate{{Op: store.AttrSet, Object: dumpObjects[0], Values: map[string]any{"a": "b"}}}})
+	if err != nil || r2 != r1+1 {
+		t.Fatalf("WriteBatch = (%d, %v), want revision %d", r2, err, r1+1)
+	}
+	got, err = s.ReadAttributes(ctx, r2, dumpObjects)
+	if err != nil || len(got) != 1 || got[dumpObjects[0]]["a"] != "b" {
+		t.Fatalf("ReadAttributes = (%v, %v), want document:1's", got, err)
 	}
 }
 
@@ -330,9 +504,16 @@ func killRel(n, i int) tuple.Relationship {
 
 const killRels = 5
 
+// killObject is the object whose attributes transaction n of
+// TestHelperWriter sets (and the transaction deleting n's relationships removes).
+func killObject(n int) tuple.Object {
+	return tuple.Object{Type: "batch", ID: fmt.Sprintf("t%d", n)}
+}
+
 // TestHelperWriter is the child process of TestStore_KillNine: it writes
 // transactions until it is killed, printing "rev n" after each (and
-// "rev n del m" when transaction n also deleted transaction m's relationships).
+// "rev n del m" when transaction n also deleted transaction m's relationships
+// and attributes). Each transaction sets its own object's attributes too.
 func TestHelperWriter(t *testing.T) {
 	path := os.Getenv(helperEnv)
 	if path == "" {
@@ -352,14 +533,16 @@ func TestHelperWriter(t *testing.T) {
 		for i := range killRels {
 			us = append(us, store.Update{Op: store.OpCreate, Relationship: killRel(n, i)})
 		}
+		attrs := []store.AttributeUpdate{{Op: store.AttrSet, Object: killObject(n), Values: map[string]any{"n": float64(n)}}}
 		del := -1
 		if n%7 == 6 {
 			del = n - 3
 			for i := range killRels {
 				us = append(us, store.Update{Op: store.OpDelete, Relationship: killRel(del, i)})
 			}
+			attrs = append(attrs, store.AttributeUpdate{Op: store.AttrDelete, Object: killObject(del)})
 		}
-		rev, err := s.Write(ctx, nil, us)
+		rev, err := s.WriteBatch(ctx, store.Batch{Updates: us, Attributes: attrs})
 		if err != nil {
 			fmt.Fprintln(out, "error", err)
 			out.Flush()
@@ -423,13 +606,39 @@ func TestStore_KillNine(t *testing.T) {
 				t.Fatalf("transaction %d: present %v, want present %v", n, ok, !wantAbsent)
 			}
 		}
+		// Each transaction's attributes are there exactly when its
+		// relationships are: both or neither committed (or were deleted).
+		oas, err := s.ScanAttributes(ctx, head, store.AttributeFilter{Type: "batch"}, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		withAttrs := make(map[int]bool)
+		for _, oa := range oas {
+			var n int
+			if _, err := fmt.Sscanf(oa.Object.ID, "t%d", &n); err != nil || oa.Values["n"] != float64(n) {
+				t.Fatalf("unexpected attributes %s=%v", oa.Object, oa.Values)
+			}
+			withAttrs[n] = true
+			if _, ok := present[n]; !ok {
+				t.Fatalf("transaction %d: attributes without relationships", n)
+			}
+		}
+		for n := range present {
+			if !withAttrs[n] {
+				t.Fatalf("transaction %d: relationships without attributes", n)
+			}
+		}
 		// The change stream replays to the same state.
 		replay := make(map[tuple.Key]bool)
+		replayAttrs := make(map[tuple.Object]bool)
 		stop := errors.New("stop")
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = s.Changes(cctx, 0, func(c store.Change) error {
 			for _, u := range c.Updates {
 				replay[u.Relationship.Key()] = u.Op == store.OpTouch
+			}
+			for _, oa := range c.Attributes {
+				replayAttrs[oa.Object] = oa.Values != nil
 			}
 			if c.Revision >= head {
 				return stop
@@ -453,6 +662,19 @@ func TestStore_KillNine(t *testing.T) {
 		slices.SortFunc(live, store.CompareKeys)
 		if !slices.Equal(live, want) {
 			t.Fatalf("change stream replays to %d relationships, Read has %d", len(live), len(want))
+		}
+		replayed := 0
+		for o, ok := range replayAttrs {
+			var n int
+			if _, err := fmt.Sscanf(o.ID, "t%d", &n); err != nil || ok != withAttrs[n] {
+				t.Fatalf("change stream replays %s to attributes %v, ScanAttributes to %v", o, ok, withAttrs[n])
+			}
+			if ok {
+				replayed++
+			}
+		}
+		if replayed != len(withAttrs) {
+			t.Fatalf("change stream replays to %d objects with attributes, ScanAttributes has %d", replayed, len(withAttrs))
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -625,3 +847,176 @@ func TestStore_Import(t *testing.T) {
 		t.Fatalf("changes after %d: %+v, want one at %d with 3 TOUCHes at %v", r1, changes, rev, now)
 	}
 }
+
+// TestStore_AttributeModel runs random attribute batches and collections
+// against a model of every revision's attributes, with one-entry GC batches,
+// and checks that a final collection leaves exactly the newest versions.
+func TestStore_AttributeModel(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s := openStore(t, path, bolt.WithClock(func() time.Time { return now }), bolt.WithGCBatch(1))
+	defer s.Close()
+	rng := mathrand.New(mathrand.NewPCG(1, 2))
+	objects := []tuple.Object{{Type: "document", ID: "a"}, {Type: "document", ID: "ab"}, {Type: "document", ID: "b"}, {Type: "folder", ID: "a"}}
+	keys := []string{"x", "y", "z"}
+
+	type revState struct {
+		attrs   map[tuple.Object]string // as attrString renders them
+		changes string
+	}
+	history := []revState{{attrs: map[tuple.Object]string{}}} // by revision
+	render := func(oa store.ObjectAttributes) string { return attrString(oa) }
+	written, collected := 0, 0 // versions with attributes
+	check := func() {
+		t.Helper()
+		head := store.Revision(len(history) - 1)
+		retained := false
+		for rev := store.Revision(0); rev <= head; rev++ {
+			got, err := s.ReadAttributes(ctx, rev, objects)
+			if errors.Is(err, store.ErrRevisionUnavailable) && !retained {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("ReadAttributes at %d: %v", rev, err)
+			}
+			retained = true
+			want := history[rev].attrs
+			if len(got) != len(want) {
+				t.Fatalf("at %d: got %d objects, want %d", rev, len(got), len(want))
+			}
+			for o, v := range got {
+				if g := render(store.ObjectAttributes{Object: o, Values: v}); g != want[o] {
+					t.Fatalf("at %d: got %s, want %s", rev, g, want[o])
+				}
+			}
+			after := pick(rng, []string{"", "a", "ab"})
+			limit := rng.IntN(3)
+			scanned, err := s.ScanAttributes(ctx, rev, store.AttributeFilter{Type: "document"}, after, limit)
+			if err != nil {
+				t.Fatalf("ScanAttributes at %d: %v", rev, err)
+			}
+			var wantScan []string
+			for _, o := range objects {
+				if w, ok := want[o]; ok && o.Type == "document" && o.ID > after && (limit == 0 || len(wantScan) < limit) {
+					wantScan = append(wantScan, w)
+				}
+			}
+			var gotScan []string
+			for _, oa := range scanned {
+				gotScan = append(gotScan, render(oa))
+			}
+			if !slices.Equal(gotScan, wantScan) {
+				t.Fatalf("ScanAttributes at %d after %q limit %d = %v, want %v", rev, after, limit, gotScan, wantScan)
+			}
+			if rev == head {
+				break
+			}
+			// The change stream from here reproduces every later change.
+			var got2 []string
+			stop := errors.New("stop")
+			err = s.Changes(ctx, rev, func(c store.Change) error {
+				var parts []string
+				for _, oa := range c.Attributes {
+					parts = append(parts, render(oa))
+				}
+				got2 = append(got2, strings.Join(parts, " "))
+				if c.Revision >= head {
+					return stop
+				}
+				return nil
+			})
+			if !errors.Is(err, stop) {
+				t.Fatalf("Changes after %d: %v", rev, err)
+			}
+			for i, c := range got2 {
+				if want := history[int(rev)+1+i].changes; c != want {
+					t.Fatalf("change %d: %s, want %s", int(rev)+1+i, c, want)
+				}
+			}
+		}
+	}
+
+	for step := range 200 {
+		now = now.Add(time.Second)
+		if rng.IntN(8) == 0 {
+			cutoff := now.Add(-time.Duration(rng.IntN(20)) * time.Second)
+			n, err := s.GC(ctx, cutoff)
+			if err != nil {
+				t.Fatalf("step %d: GC: %v", step, err)
+			}
+			collected += n
+			check()
+			continue
+		}
+		var b store.Batch
+		for range 1 + rng.IntN(3) {
+			u := store.AttributeUpdate{Op: store.AttrOp(1 + rng.IntN(3)), Object: pick(rng, objects), Values: map[string]any{}}
+			for _, k := range keys {
+				switch rng.IntN(3) {
+				case 0:
+					u.Values[k] = float64(rng.IntN(3))
+				case 1:
+					if u.Op == store.AttrMerge {
+						u.Values[k] = nil
+					}
+				}
+			}
+			b.Attributes = append(b.Attributes, u)
+		}
+		prev := history[len(history)-1].attrs
+		changed, _, err := store.ApplyAttributeUpdates(b.Attributes, 0, func(o tuple.Object) (map[string]any, error) {
+			v, ok := prev[o]
+			if !ok {
+				return nil, nil
+			}
+			var m map[string]any
+			return m, json.Unmarshal([]byte(strings.SplitN(v, "=", 2)[1]), &m)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev, err := s.WriteBatch(ctx, b)
+		if err != nil || int(rev) != len(history) {
+			t.Fatalf("step %d: WriteBatch = (%d, %v), want revision %d", step, rev, err, len(history))
+		}
+		next := maps.Clone(prev)
+		slices.SortFunc(changed, func(a, b store.ObjectAttributes) int {
+			return strings.Compare(a.Object.Type+"\x00"+a.Object.ID, b.Object.Type+"\x00"+b.Object.ID)
+		})
+		var parts []string
+		for _, oa := range changed {
+			parts = append(parts, render(oa))
+			if oa.Values == nil {
+				delete(next, oa.Object)
+			} else {
+				next[oa.Object] = render(oa)
+				written++
+			}
+		}
+		history = append(history, revState{attrs: next, changes: strings.Join(parts, " ")})
+		if step%10 == 0 {
+			check()
+		}
+	}
+	check()
+	n, err := s.GC(ctx, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	collected += n
+	live := len(history[len(history)-1].attrs)
+	if collected != written-live {
+		t.Fatalf("GC removed %d attribute versions in all, want %d (%d written, %d live)", collected, written-live, written, live)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for bucket, want := range map[string]int{"attrs": live, "deadattrs": 0, "attrlog": 0} {
+		if n := countKeys(t, path, bucket); n != want {
+			t.Errorf("bucket %s has %d keys after the last GC, want %d", bucket, n, want)
+		}
+	}
+}
+
+func pick[T any](rng *mathrand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }

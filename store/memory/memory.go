@@ -54,6 +54,7 @@ type Store struct {
 	expiring  expiryHeap                // live versions with an expiration
 	log       []*txn                    // committed transactions after minRev, by revision
 	schemas   []store.SchemaVersion
+	attrs     map[tuple.Object]*attrVersion // newest attribute version of each object
 }
 
 // New returns an empty store at revision 0.
@@ -64,6 +65,7 @@ func New(opts ...Option) *Store {
 		wake:      make(chan struct{}),
 		types:     make(map[string]*typeIndex),
 		bySubject: make(map[tuple.Object][]*entry),
+		attrs:     make(map[tuple.Object]*attrVersion),
 	}
 	for _, o := range opts {
 		o(s)
@@ -129,6 +131,7 @@ type txn struct {
 	rev     store.Revision
 	ts      time.Time
 	updates []logUpdate
+	attrs   []*attrVersion // the versions the transaction wrote, by type then ID
 	schema  *string
 }
 
@@ -144,9 +147,15 @@ func keyRel(k tuple.Key) tuple.Relationship {
 
 // Write implements store.Writer.
 func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, updates []store.Update) (store.Revision, error) {
+	return s.WriteBatch(ctx, store.Batch{Preconditions: preconditions, Updates: updates})
+}
+
+// WriteBatch implements store.Writer.
+func (s *Store) WriteBatch(ctx context.Context, b store.Batch) (store.Revision, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	updates := b.Updates
 	// Validate and copy the batch before taking the lock. Sorting it finds
 	// duplicates and makes the index work below walk the indexes in order.
 	type pending struct {
@@ -181,7 +190,11 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 		return 0, store.ErrClosed
 	}
 	now := s.now()
-	if err := s.checkPreconditions(preconditions, now); err != nil {
+	if err := s.checkPreconditions(b.Preconditions, now); err != nil {
+		return 0, err
+	}
+	attrs, err := s.prepareAttributes(b)
+	if err != nil {
 		return 0, err
 	}
 	// Find or add the entries in key order. New entries stay version-less, and
@@ -213,6 +226,7 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 			s.deleteLatest(t, p.e)
 		}
 	}
+	s.applyAttributes(t, attrs)
 	s.commit(t)
 	return t.rev, nil
 }
@@ -535,7 +549,7 @@ func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, pa
 
 // Snapshot implements store.Loader. It calls fn outside the lock, so a slow fn
 // does not hold up writers.
-func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error) (store.Revision, error) {
+func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error, attrs func(store.ObjectAttributes) error) (store.Revision, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -552,7 +566,16 @@ func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error)
 		}
 		return true
 	})
+	var objects []*attrVersion
+	if attrs != nil {
+		objects = s.attributesAt(rev, func(tuple.Object) bool { return true })
+	}
 	s.mu.RUnlock()
+	for _, v := range objects {
+		if err := attrs(store.ObjectAttributes{Object: v.obj, Values: v.decode()}); err != nil {
+			return rev, err
+		}
+	}
 	for i, v := range live {
 		if i%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -622,6 +645,9 @@ func (s *Store) changesAfter(rev store.Revision, max int) []store.Change {
 			for k, u := range t.updates {
 				c.Updates[k] = store.Update{Op: u.op, Relationship: u.v.relationship()}
 			}
+		}
+		for _, v := range t.attrs {
+			c.Attributes = append(c.Attributes, store.ObjectAttributes{Object: v.obj, Values: v.decode()})
 		}
 		if t.schema != nil {
 			text := *t.schema
@@ -746,6 +772,7 @@ func (s *Store) GC(ctx context.Context, before time.Time) (int, error) {
 	}
 
 	s.removeEntries(emptied)
+	removed += s.collectAttributes(s.log[:k], m)
 
 	if k > 0 {
 		s.log = slices.Clone(s.log[k:])
@@ -764,7 +791,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.done)
 	s.types, s.typeNames, s.bySubject = nil, nil, nil
-	s.expiring, s.log, s.schemas = nil, nil, nil
+	s.expiring, s.log, s.schemas, s.attrs = nil, nil, nil, nil
 	return nil
 }
 

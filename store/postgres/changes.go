@@ -152,6 +152,9 @@ func (s *Store) changesAfter(ctx context.Context, after store.Revision) ([]store
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if err := attributeChanges(ctx, tx, a, last, out, byRev); err != nil {
+			return err
+		}
 		// A version deleted in the revision that wrote its replacement was
 		// replaced, not deleted: the TOUCH says it all.
 		for _, d := range deletes {

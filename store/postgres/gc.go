@@ -20,35 +20,27 @@ func (s *Store) GC(ctx context.Context, before time.Time) (int, error) {
 	}
 	removed := 0
 	pk := keyColumns + ", created_revision"
-	for _, c := range []struct {
-		cond string
-		arg  any
+	for _, step := range []struct {
+		q      string
+		arg    any
+		counts bool
 	}{
-		// Versions deleted or replaced at or before the oldest readable revision.
-		{`deleted_revision <= $1`, minRev},
+		// Relationship versions deleted or replaced at or before the oldest readable revision.
+		{`DELETE FROM gatehouse_relationships WHERE (` + pk + `) IN (SELECT ` + pk + ` FROM gatehouse_relationships WHERE deleted_revision <= $1 LIMIT $2)`, minRev, true},
 		// Relationships expired at or before the cutoff, live or not.
-		{`expires_at <= $1`, before},
+		{`DELETE FROM gatehouse_relationships WHERE (` + pk + `) IN (SELECT ` + pk + ` FROM gatehouse_relationships WHERE expires_at <= $1 LIMIT $2)`, before, true},
+		// Attribute versions replaced or removed at or before the oldest readable revision.
+		{`DELETE FROM gatehouse_attributes WHERE (object_type, object_id, created_revision) IN
+			(SELECT object_type, object_id, created_revision FROM gatehouse_attributes WHERE deleted_revision <= $1 LIMIT $2)`, minRev, true},
+		// The transaction log before it.
+		{`DELETE FROM gatehouse_transactions WHERE revision IN (SELECT revision FROM gatehouse_transactions WHERE revision < $1 LIMIT $2)`, minRev, false},
 	} {
-		q := `DELETE FROM gatehouse_relationships WHERE (` + pk + `) IN (SELECT ` + pk + ` FROM gatehouse_relationships WHERE ` + c.cond + ` LIMIT $2)`
-		for {
-			tag, err := s.pool.Exec(ctx, q, c.arg, s.gcBatch)
-			if err != nil {
-				return removed, s.fail("gc", err)
-			}
-			removed += int(tag.RowsAffected())
-			if tag.RowsAffected() < int64(s.gcBatch) {
-				break
-			}
+		n, err := s.deleteInBatches(ctx, step.q, step.arg)
+		if step.counts {
+			removed += n
 		}
-	}
-	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM gatehouse_transactions WHERE revision IN
-			(SELECT revision FROM gatehouse_transactions WHERE revision < $1 LIMIT $2)`, minRev, s.gcBatch)
 		if err != nil {
-			return removed, s.fail("gc", err)
-		}
-		if tag.RowsAffected() < int64(s.gcBatch) {
-			break
+			return removed, err
 		}
 	}
 	return removed, nil
@@ -82,4 +74,20 @@ func (s *Store) raiseMinRevision(ctx context.Context, before time.Time) (int64, 
 		return 0, err
 	}
 	return target, tx.Commit(ctx)
+}
+
+// deleteInBatches runs a DELETE taking (arg, batch size) until it deletes
+// fewer rows than a batch, and returns how many it deleted.
+func (s *Store) deleteInBatches(ctx context.Context, q string, arg any) (int, error) {
+	n := 0
+	for {
+		tag, err := s.pool.Exec(ctx, q, arg, s.gcBatch)
+		if err != nil {
+			return n, s.fail("gc", err)
+		}
+		n += int(tag.RowsAffected())
+		if tag.RowsAffected() < int64(s.gcBatch) {
+			return n, nil
+		}
+	}
 }

@@ -108,7 +108,7 @@ func Migrate(ctx context.Context, url string) ([]string, error) {
 func createMigrationsTableOnce(ctx context.Context, conn *pgx.Conn) error {
 	_, err := conn.Exec(ctx, createMigrationsTable)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07") { // unique_violation, duplicate_table
+	if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07" || pgErr.Code == "42710") { // unique_violation, duplicate_table, duplicate_object (its row type)
 		_, err = conn.Exec(ctx, createMigrationsTable)
 	}
 	if err != nil {

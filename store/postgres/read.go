@@ -25,7 +25,8 @@ func (s *Store) snapshotTx(ctx context.Context, what string, fn func(ctx context
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
 	if err := fn(ctx, tx); err != nil {
-		if _, ok := err.(*unavailableRevisionError); ok {
+		switch err.(type) {
+		case *unavailableRevisionError, *callbackError:
 			return err
 		}
 		return s.fail(what, err)
@@ -51,10 +52,10 @@ func bounds(ctx context.Context, tx pgx.Tx) (minRev, head int64, err error) {
 	return minRev, head, err
 }
 
-// Read implements store.Reader.
-func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, page store.Page) ([]tuple.Relationship, error) {
-	var out []tuple.Relationship
-	err := s.snapshotTx(ctx, "read relationships", func(ctx context.Context, tx pgx.Tx) error {
+// atRevision runs fn in a snapshot transaction after checking that rev is
+// readable: not past the head, not collected.
+func (s *Store) atRevision(ctx context.Context, what string, rev store.Revision, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.snapshotTx(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		minRev, head, err := bounds(ctx, tx)
 		if err != nil {
 			return err
@@ -62,6 +63,14 @@ func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, pa
 		if int64(rev) > head || (int64(rev) < minRev && int64(rev) != head) {
 			return &unavailableRevisionError{int64(rev), minRev, head}
 		}
+		return fn(ctx, tx)
+	})
+}
+
+// Read implements store.Reader.
+func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, page store.Page) ([]tuple.Relationship, error) {
+	var out []tuple.Relationship
+	err := s.atRevision(ctx, "read relationships", rev, func(ctx context.Context, tx pgx.Tx) error {
 		p := &params{}
 		q := `SELECT ` + relColumns + ` FROM gatehouse_relationships WHERE ` + visibleAt(p.add(int64(rev))) + ` AND ` + filterSQL(f, p)
 		if page.After != nil {
@@ -84,15 +93,24 @@ func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, pa
 	return out, nil
 }
 
+// callbackError carries an error of a caller's callback through a transaction.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+
 // Snapshot implements store.Loader. Rows are streamed from one REPEATABLE READ
 // transaction, so memory does not grow with the store.
-func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error) (store.Revision, error) {
+func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error, attrs func(store.ObjectAttributes) error) (store.Revision, error) {
 	var head int64
-	var fnErr error
 	err := s.snapshotTx(ctx, "load snapshot", func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		if _, head, err = bounds(ctx, tx); err != nil {
 			return err
+		}
+		if attrs != nil {
+			if err := liveAttributes(ctx, tx, attrs); err != nil {
+				return err
+			}
 		}
 		rows, err := tx.Query(ctx, `SELECT `+relColumns+` FROM gatehouse_relationships WHERE deleted_revision = 9223372036854775807`)
 		if err != nil {
@@ -105,14 +123,13 @@ func (s *Store) Snapshot(ctx context.Context, fn func(tuple.Relationship) error)
 				return err
 			}
 			if err := fn(r); err != nil {
-				fnErr = err
-				return err
+				return &callbackError{err}
 			}
 		}
 		return rows.Err()
 	})
-	if fnErr != nil {
-		return 0, fnErr
+	if cb, ok := err.(*callbackError); ok {
+		return 0, cb.err
 	}
 	if err != nil {
 		return 0, err

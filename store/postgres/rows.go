@@ -56,12 +56,7 @@ func filterSQL(f store.Filter, p *params) string {
 		w = append(w, "resource_id = ANY("+p.add(f.ResourceIDs)+"::text[])")
 	}
 	if f.ResourceIDPrefix != "" {
-		w = append(w, "resource_id >= "+p.add(f.ResourceIDPrefix))
-		if upper, ok := prefixUpperBound(f.ResourceIDPrefix); ok {
-			w = append(w, "resource_id < "+p.add(upper))
-		} else {
-			w = append(w, "left(resource_id, "+p.add(utf8.RuneCountInString(f.ResourceIDPrefix))+"::integer) = "+p.add(f.ResourceIDPrefix))
-		}
+		w = append(w, prefixSQL("resource_id", f.ResourceIDPrefix, p))
 	}
 	if f.Relation != "" {
 		w = append(w, "relation = "+p.add(f.Relation))
@@ -81,6 +76,18 @@ func filterSQL(f store.Filter, p *params) string {
 		return "TRUE"
 	}
 	return strings.Join(w, " AND ")
+}
+
+// prefixSQL returns the condition that column starts with prefix, as an index
+// range ("TRUE" for the empty prefix).
+func prefixSQL(column, prefix string, p *params) string {
+	if prefix == "" {
+		return "TRUE"
+	}
+	if upper, ok := prefixUpperBound(prefix); ok {
+		return column + " >= " + p.add(prefix) + " AND " + column + " < " + p.add(upper)
+	}
+	return column + " >= " + p.add(prefix) + " AND left(" + column + ", " + p.add(utf8.RuneCountInString(prefix)) + "::integer) = " + p.add(prefix)
 }
 
 // prefixUpperBound returns the smallest string greater than every string with

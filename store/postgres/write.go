@@ -73,15 +73,20 @@ func (s *Store) commit(ctx context.Context, what string, body func(ctx context.C
 
 // Write implements store.Writer.
 func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, updates []store.Update) (store.Revision, error) {
+	return s.WriteBatch(ctx, store.Batch{Preconditions: preconditions, Updates: updates})
+}
+
+// WriteBatch implements store.Writer.
+func (s *Store) WriteBatch(ctx context.Context, b store.Batch) (store.Revision, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := checkBatch(updates); err != nil {
+	if err := checkBatch(b.Updates); err != nil {
 		return 0, err
 	}
 	var creates, all, puts relArrays
 	var createRels []tuple.Relationship
-	for _, u := range updates {
+	for _, u := range b.Updates {
 		all.addKey(u.Relationship.Key())
 		switch u.Op {
 		case store.OpCreate:
@@ -94,8 +99,8 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 			}
 		}
 	}
-	return s.commit(ctx, "write relationships", func(ctx context.Context, t *txn) error {
-		if err := checkPreconditions(ctx, t, preconditions); err != nil {
+	return s.commit(ctx, "write", func(ctx context.Context, t *txn) error {
+		if err := checkPreconditions(ctx, t, b.Preconditions); err != nil {
 			return err
 		}
 		if err := t.refuseExisting(ctx, &creates, createRels); err != nil {
@@ -116,7 +121,7 @@ func (s *Store) Write(ctx context.Context, preconditions []store.Precondition, u
 				return err
 			}
 		}
-		return nil
+		return t.writeAttributes(ctx, b)
 	})
 }
 

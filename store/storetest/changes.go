@@ -28,7 +28,7 @@ func snapshot(t testing.TB, s store.Store) (store.Revision, []tuple.Relationship
 	rev, err := s.Snapshot(context.Background(), func(r tuple.Relationship) error {
 		got = append(got, r)
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
@@ -93,7 +93,7 @@ func testSnapshotCallbackError(t *testing.T, s store.Store) {
 	_, err := s.Snapshot(context.Background(), func(tuple.Relationship) error {
 		calls++
 		return boom
-	})
+	}, nil)
 	wantErrIs(t, "Snapshot with a failing callback", err, boom)
 	if calls != 1 {
 		t.Fatalf("callback called %d times after returning an error, want 1", calls)

@@ -31,13 +31,22 @@ func testCloseLaterCalls(t *testing.T, s store.Store) {
 		{"HeadRevision", func() error { _, err := s.HeadRevision(ctx); return err }},
 		{"Read", func() error { _, err := s.Read(ctx, rev, store.Filter{}, store.Page{}); return err }},
 		{"Snapshot", func() error {
-			_, err := s.Snapshot(ctx, func(tuple.Relationship) error { return nil })
+			_, err := s.Snapshot(ctx, func(tuple.Relationship) error { return nil }, nil)
 			return err
 		}},
 		{"Changes", func() error {
 			ctx, cancel := context.WithTimeout(ctx, waitTimeout)
 			defer cancel()
 			return s.Changes(ctx, 0, func(store.Change) error { return nil })
+		}},
+		{"WriteBatch", func() error {
+			_, err := s.WriteBatch(ctx, store.Batch{Attributes: []store.AttributeUpdate{{Op: store.AttrSet, Object: obj("document:1"), Values: map[string]any{"a": 1.0}}}})
+			return err
+		}},
+		{"ReadAttributes", func() error { _, err := s.ReadAttributes(ctx, rev, []tuple.Object{obj("document:1")}); return err }},
+		{"ScanAttributes", func() error {
+			_, err := s.ScanAttributes(ctx, rev, store.AttributeFilter{Type: "document"}, "", 0)
+			return err
 		}},
 		{"WriteSchema", func() error { _, err := s.WriteSchema(ctx, "definition user {}"); return err }},
 		{"ReadSchema", func() error { _, err := s.ReadSchema(ctx); return err }},

@@ -102,7 +102,7 @@ func testImportLarge(t *testing.T, s store.Store) {
 	got := readAll(t, s, rev, store.Filter{})
 	wantRels(t, "Read after a large Import", got, in)
 	var count int
-	if _, err := s.Snapshot(context.Background(), func(tuple.Relationship) error { count++; return nil }); err != nil || count != n {
+	if _, err := s.Snapshot(context.Background(), func(tuple.Relationship) error { count++; return nil }, nil); err != nil || count != n {
 		t.Fatalf("Snapshot after a large Import: %d relationships, %v; want %d", count, err, n)
 	}
 }

@@ -52,6 +52,7 @@ func groups() []group {
 		{"Changes", changesTests()},
 		{"Schema", schemaTests()},
 		{"Import", importTests()},
+		{"Attributes", attributeTests()},
 		{"GC", gcTests()},
 		{"Concurrency", concurrencyTests()},
 		{"Model", modelTests()},

@@ -264,7 +264,7 @@ func testDeepCopy(t *testing.T, s store.Store) {
 	wantRels(t, "after mutating a changed value", readAll(t, s, rev, store.Filter{}), want)
 	wantChange(t, collectChanges(t, s, 0, rev)[0], rev, updates(store.OpTouch, mk())...)
 
-	if _, err := s.Snapshot(ctx, func(r tuple.Relationship) error { mutate(r); return nil }); err != nil {
+	if _, err := s.Snapshot(ctx, func(r tuple.Relationship) error { mutate(r); return nil }, nil); err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
 	wantRels(t, "after mutating a snapshot value", readAll(t, s, rev, store.Filter{}), want)

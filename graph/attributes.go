@@ -1,0 +1,104 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/tuple"
+)
+
+// ObjectAttributes is an object's stored attributes (nil Values: it has none).
+type ObjectAttributes struct {
+	Object tuple.Object
+	Values map[string]any
+}
+
+// attrVersion is one value of an object's attributes, visible from its revision
+// until the next version's; nil values mean the attributes were removed. Values
+// are never modified once stored.
+type attrVersion struct {
+	values  map[string]any
+	created Revision
+	prev    *attrVersion
+}
+
+// LoadAttributes adds object attributes as they are at rev, like Load.
+func (ix *Index) LoadAttributes(rev Revision, attrs []ObjectAttributes) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if rev < ix.head {
+		return fmt.Errorf("load attributes at %d below head %d: %w", rev, ix.head, ErrOutOfOrder)
+	}
+	for _, a := range attrs {
+		ix.setAttributes(a, rev)
+	}
+	return nil
+}
+
+// setAttributes records a's values as the object's attributes from rev on.
+// The caller holds the write lock.
+func (ix *Index) setAttributes(a ObjectAttributes, rev Revision) {
+	o := ix.internObject(a.Object.Type, a.Object.ID)
+	prev := ix.attrs[o]
+	if prev != nil && prev.created == rev {
+		prev.values = a.Values // loaded again at the same revision
+		return
+	}
+	if prev == nil && a.Values == nil {
+		return
+	}
+	ix.attrs[o] = &attrVersion{values: a.Values, created: rev, prev: prev}
+}
+
+// attributes returns the attributes of object o at the snapshot's revision; an
+// object without any gets an empty map, so that a caveat's `has()` can test it.
+// The caller holds the read lock.
+func (s *Snapshot) attributes(o uint32) map[string]any {
+	for v := s.ix.attrs[o]; v != nil; v = v.prev {
+		if v.created <= s.rev {
+			if v.values == nil {
+				break
+			}
+			return v.values
+		}
+	}
+	return s.ix.noAttrs
+}
+
+// Attributes returns the attributes of obj at the snapshot's revision, nil if
+// it has none. The map is shared: callers must not modify it.
+func (s *Snapshot) Attributes(obj tuple.Object) map[string]any {
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	o, ok := s.ix.lookupObject(obj.Type, obj.ID)
+	if !ok {
+		return nil
+	}
+	if m := s.attributes(o); len(m) > 0 {
+		return m
+	}
+	return nil
+}
+
+// gcAttributes drops attribute versions no revision from horizon on can see and
+// returns how many it dropped. The caller holds the write lock.
+func (ix *Index) gcAttributes(horizon Revision) int {
+	removed := 0
+	for o, latest := range ix.attrs {
+		keep := latest
+		for keep != nil && keep.created > horizon {
+			keep = keep.prev
+		}
+		if keep == nil {
+			continue
+		}
+		for v := keep.prev; v != nil; v = v.prev {
+			removed++
+		}
+		keep.prev = nil
+		if keep == latest && keep.values == nil {
+			delete(ix.attrs, o)
+			removed++
+		}
+	}
+	return removed
+}

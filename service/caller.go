@@ -1,0 +1,76 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+
+	"github.com/gatehouse-dev/gatehouse/identity"
+)
+
+// SubjectTokenHeader carries the token of the end user or workload a calling
+// service acts for. Its verified claims are bound to the reserved caveat
+// parameter `caller`.
+const SubjectTokenHeader = "Gatehouse-Subject-Token"
+
+// TokenVerifier verifies subject tokens; *identity.Verifier is one.
+type TokenVerifier interface {
+	// Verify returns the token's verified identity. Errors: *identity.Error.
+	Verify(ctx context.Context, token string) (*identity.Identity, error)
+}
+
+// caller verifies the subject token of a request, if it carries one: from the
+// header, or from a message field (which must then agree with the header). It
+// returns nil without a token. A token that does not verify is
+// Unauthenticated: it never degrades to "no claims".
+func (s *Server) caller(ctx context.Context, h http.Header, field string) (*identity.Identity, error) {
+	token := strings.TrimSpace(h.Get(SubjectTokenHeader))
+	if field != "" {
+		if token != "" && token != field {
+			return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("subject_token and the "+SubjectTokenHeader+" header differ"))
+		}
+		token = field
+	}
+	if token == "" {
+		return nil, nil
+	}
+	if s.cfg.Verifier == nil {
+		return nil, tokenError(&identity.Error{Reason: identity.ReasonUnknownIssuer, Err: errors.New("this server trusts no token issuers (see --jwt-issuer)")})
+	}
+	id, err := s.cfg.Verifier.Verify(ctx, token)
+	if err != nil {
+		var ie *identity.Error
+		if errors.As(err, &ie) {
+			return nil, tokenError(ie)
+		}
+		return nil, toConnect(s.log, err)
+	}
+	return id, nil
+}
+
+// claims returns the claims of a request's subject token, nil without one.
+func (s *Server) claims(ctx context.Context, h http.Header) (map[string]any, error) {
+	id, err := s.caller(ctx, h, "")
+	if err != nil || id == nil {
+		return nil, err
+	}
+	return id.Claims, nil
+}
+
+// tokenError is Unauthenticated with the refusal's reason as ErrorInfo
+// (SUBJECT_TOKEN_EXPIRED, ...).
+func tokenError(e *identity.Error) *connect.Error {
+	ce := connect.NewError(connect.CodeUnauthenticated, e)
+	reason := "SUBJECT_TOKEN_" + strings.ToUpper(strings.ReplaceAll(e.Reason.String(), " ", "_"))
+	if d, err := connect.NewErrorDetail(&errdetails.ErrorInfo{Reason: reason, Domain: "gatehouse.dev"}); err == nil {
+		ce.AddDetail(d)
+	}
+	if e.Reason == identity.ReasonKeysUnavailable {
+		return connect.NewError(connect.CodeUnavailable, e)
+	}
+	return ce
+}
