@@ -191,6 +191,7 @@ type evaluator struct {
 	memo            memoTable
 	cuts            int
 	caller          map[string]any // claims bound to `caller`; nil when the request has none
+	tr              *tracer        // records an explanation; nil except in Explain
 }
 
 func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*evaluator, error) {
@@ -270,7 +271,7 @@ func validatePermission(sch *schema.Schema, typ, perm string) error {
 // release returns ev to its index's pool; ev must not be used afterwards.
 func (ev *evaluator) release() {
 	ix := ev.ix
-	ev.s, ev.ix, ev.p, ev.values, ev.caller = nil, nil, nil, nil, nil
+	ev.s, ev.ix, ev.p, ev.values, ev.caller, ev.tr = nil, nil, nil, nil, nil, nil
 	ix.evals.Put(ev)
 }
 
@@ -343,7 +344,16 @@ func (ev *evaluator) caveat(e *edge) (result, error) {
 
 // check evaluates relation or permission rel of object o for the evaluator's subject.
 func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
+	if ev.tr != nil {
+		if !ev.tr.entered {
+			return ev.checkTraced(o, rel)
+		}
+		ev.tr.entered = false
+	}
 	if o == ev.subj && rel == ev.subjRel && ev.subjRel != 0 {
+		if ev.tr != nil {
+			ev.tr.note("the subject itself")
+		}
 		return yes, nil
 	}
 	typ := ev.typeOf(o)
@@ -355,7 +365,13 @@ func (ev *evaluator) check(o uint32, rel uint16) (result, error) {
 	if m := ev.memo.get(key); m != nil {
 		if m.active {
 			ev.cuts++ // a cycle: this path adds nothing new
+			if ev.tr != nil {
+				ev.tr.note("cycle: already being evaluated on this path, adds nothing")
+			}
 			return no, nil
+		}
+		if ev.tr != nil {
+			ev.tr.note("evaluated earlier in this check")
 		}
 		return m.r, nil
 	}
@@ -419,6 +435,9 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 						continue
 					}
 					c, err := ev.caveat(e)
+					if ev.tr != nil {
+						ev.tr.close(ev.tr.open(ev.edgeNode(e)), c, err)
+					}
 					if err != nil {
 						return no, err
 					}
@@ -434,6 +453,9 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 					continue
 				}
 				c, err := ev.caveat(e)
+				if ev.tr != nil {
+					ev.tr.close(ev.tr.open(ev.edgeNode(e)), c, err)
+				}
 				if err != nil {
 					return no, err
 				}
@@ -452,14 +474,24 @@ func (ev *evaluator) direct(o uint32, rel uint16) (result, error) {
 		if e.subj == ev.subj && e.srel == ev.subjRel {
 			continue // counted above
 		}
-		c, err := ev.caveat(e)
-		if err != nil {
-			return no, err
+		var n *ExplainNode
+		if ev.tr != nil {
+			n = ev.tr.open(ev.edgeNode(e))
 		}
-		if c.kind == rNo {
+		c, err := ev.caveat(e)
+		if err != nil || c.kind == rNo {
+			if n != nil {
+				ev.tr.close(n, c, err)
+			}
+			if err != nil {
+				return no, err
+			}
 			continue
 		}
 		sub, err := ev.check(e.subj, e.srel)
+		if n != nil {
+			ev.tr.close(n, and(c, sub), err)
+		}
 		if err != nil {
 			return no, err
 		}
@@ -478,6 +510,12 @@ func lenList(l *inList) int {
 }
 
 func (ev *evaluator) expr(x *pexpr, o uint32) (result, error) {
+	if ev.tr != nil && x.kind != schema.ExprRelation {
+		if !ev.tr.entered {
+			return ev.exprTraced(x, o)
+		}
+		ev.tr.entered = false
+	}
 	switch x.kind {
 	case schema.ExprUnion:
 		acc := no
@@ -548,17 +586,32 @@ func (ev *evaluator) arrow(x *pexpr, o uint32) (result, error) {
 				continue
 			}
 			found = true
+			var n *ExplainNode
+			if ev.tr != nil {
+				n = ev.tr.open(ev.edgeNode(e))
+			}
 			c, err := ev.caveat(e)
 			if err != nil {
+				if n != nil {
+					ev.tr.close(n, c, err)
+				}
 				return no, err
 			}
 			var sub result
 			if c.kind != rNo {
 				if ev.p.rel(ev.typeOf(e.subj), x.rel) != nil {
 					if sub, err = ev.check(e.subj, x.rel); err != nil {
+						if n != nil {
+							ev.tr.close(n, no, err)
+						}
 						return no, err
 					}
+				} else if ev.tr != nil {
+					ev.tr.note(fmt.Sprintf("%s has no relation or permission %s", ev.ix.typeNames[ev.typeOf(e.subj)], ev.ix.relNames[x.rel]))
 				}
+			}
+			if n != nil {
+				ev.tr.close(n, and(c, sub), nil)
 			}
 			if x.all {
 				if acc = and(acc, and(c, sub)); acc.kind == rNo {

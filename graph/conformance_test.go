@@ -2,9 +2,11 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -127,6 +129,8 @@ func runAssertions(t *testing.T, fx fixture) {
 			if res.Permissionship != g.want {
 				t.Errorf("%s %s: got %v", g.name, a.text, res.Permissionship)
 			}
+			checkExplainAgrees(t, fx, graph.CheckRequest{Resource: a.rel.Resource, Permission: a.rel.Relation, Subject: a.rel.Subject,
+				Context: graph.Context{Values: a.ctx}}, res)
 		}
 	}
 	if total == 0 {
@@ -207,6 +211,8 @@ func checkLookupResourcesAgrees(t *testing.T, fx fixture) {
 					if res.Permissionship != gotMap[id] {
 						t.Errorf("%s:%s#%s@%s: Check says %v, LookupResources says %v", def.Name, id, perm, subj, res.Permissionship, gotMap[id])
 					}
+					checkExplainAgrees(t, fx, graph.CheckRequest{Resource: tuple.Object{Type: def.Name, ID: id}, Permission: perm, Subject: subj,
+						Context: graph.Context{Now: now}}, res)
 				}
 			}
 		}
@@ -285,4 +291,101 @@ func checkLookupSubjectsAgrees(t *testing.T, fx fixture) {
 			}
 		}
 	}
+}
+
+// checkExplainAgrees fails unless Explain decides as Check did and its tree
+// accounts for the decision: every operator's result follows from its
+// operands', and a relation's from its relationships'.
+func checkExplainAgrees(t *testing.T, fx fixture, req graph.CheckRequest, want graph.Result) {
+	t.Helper()
+	got, root, err := fx.snap.Explain(context.Background(), fx.sch, req)
+	if err != nil {
+		t.Errorf("Explain(%v): %v", req, err)
+		return
+	}
+	if got.Permissionship != want.Permissionship || !slices.Equal(got.Missing, want.Missing) {
+		t.Errorf("Explain(%v) = %v, Check = %v", req, got, want)
+		return
+	}
+	if root == nil || root.Result.Permissionship != got.Permissionship {
+		t.Errorf("Explain(%v): root %+v does not carry the result %v", req, root, got)
+		return
+	}
+	if msg := explainConsistent(root); msg != "" {
+		t.Errorf("Explain(%v): %s", req, msg)
+	}
+}
+
+// tri is Permissionship as three-valued logic.
+func triOr(a, b graph.Permissionship) graph.Permissionship {
+	switch {
+	case a == graph.HasPermission || b == graph.HasPermission:
+		return graph.HasPermission
+	case a == graph.ConditionalPermission || b == graph.ConditionalPermission:
+		return graph.ConditionalPermission
+	}
+	return graph.NoPermission
+}
+
+func triAnd(a, b graph.Permissionship) graph.Permissionship {
+	switch {
+	case a == graph.NoPermission || b == graph.NoPermission:
+		return graph.NoPermission
+	case a == graph.ConditionalPermission || b == graph.ConditionalPermission:
+		return graph.ConditionalPermission
+	}
+	return graph.HasPermission
+}
+
+func triNot(a graph.Permissionship) graph.Permissionship {
+	switch a {
+	case graph.HasPermission:
+		return graph.NoPermission
+	case graph.NoPermission:
+		return graph.HasPermission
+	}
+	return graph.ConditionalPermission
+}
+
+func explainConsistent(n *graph.ExplainNode) string {
+	for _, c := range n.Children {
+		if msg := explainConsistent(c); msg != "" {
+			return msg
+		}
+	}
+	if n.Note != "" || n.Err != nil {
+		return "" // memoised, cut or the subject itself: no operands recorded
+	}
+	var want graph.Permissionship
+	switch n.Kind {
+	case graph.ExplainUnion, graph.ExplainRelation:
+		want = graph.NoPermission
+		for _, c := range n.Children {
+			want = triOr(want, c.Result.Permissionship)
+		}
+	case graph.ExplainIntersection:
+		want = graph.HasPermission
+		for _, c := range n.Children {
+			want = triAnd(want, c.Result.Permissionship)
+		}
+	case graph.ExplainExclusion:
+		if len(n.Children) == 0 {
+			return "exclusion without operands"
+		}
+		want = n.Children[0].Result.Permissionship
+		for _, c := range n.Children[1:] {
+			want = triAnd(want, triNot(c.Result.Permissionship))
+		}
+	case graph.ExplainPermission:
+		if len(n.Children) != 1 {
+			return fmt.Sprintf("permission %s#%s has %d expressions", n.Resource, n.Relation, len(n.Children))
+		}
+		want = n.Children[0].Result.Permissionship
+	default:
+		return ""
+	}
+	if n.Result.Permissionship != want {
+		return fmt.Sprintf("%v %s#%s is %v, but its operands give %v", n.Kind, n.Resource, n.Relation, n.Result.Permissionship, want)
+	}
+	return ""
 }

@@ -81,6 +81,9 @@ func (a attributeService) WriteAttributes(ctx context.Context, req *connect.Requ
 		if au.Op != store.AttrDelete && u.GetValues() == nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("update %d: %v needs values", i, u.GetOperation()))
 		}
+		if au.Op == store.AttrDelete && len(u.GetValues().GetFields()) > 0 {
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("update %d: DELETE takes no values", i))
+		}
 		b.Attributes = append(b.Attributes, au)
 	}
 	for i, p := range m.GetPreconditions() {

@@ -355,10 +355,11 @@ func (s *Server) Handler() http.Handler {
 	s.registerWatch(mux, opts)
 	s.registerReflection(mux, opts)
 	s.registerAttributes(mux, opts)
+	s.registerAuthorize(mux, opts)
 	// Health and reflection are open: probes and tools such as grpcurl use them,
 	// and they reveal only the public API.
 	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService", "authzed.api.v1.WatchService",
-		gatehousev1connect.AttributeServiceName}
+		gatehousev1connect.AttributeServiceName, gatehousev1connect.AuthorizeServiceName}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

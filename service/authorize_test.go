@@ -1,0 +1,267 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/gatehouse-dev/gatehouse/caveats/library"
+	gatehousev1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1"
+	"github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1/gatehousev1connect"
+	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/identity/identitytest"
+	"github.com/gatehouse-dev/gatehouse/service"
+)
+
+// contextSchema uses the caveat library: tenant from the token against the
+// document's attributes, environment from the request against the document's
+// allowed environments, clearance from the token against its classification.
+var contextSchema = library.All() + `
+
+definition user {}
+
+definition document {
+	relation tenant_viewer: user with same_tenant
+	relation env_deployer: user with environment_allowed
+	relation cleared_reader: user with clearance_covers_classification
+	permission view = tenant_viewer
+	permission deploy = env_deployer
+	permission read = cleared_reader & tenant_viewer
+}`
+
+// contextServer starts a server trusting issuer, with the schema, relationships
+// and attributes of the multi-tenant scenario written through the API.
+func contextServer(t *testing.T, issuer *identitytest.Issuer) string {
+	t.Helper()
+	v, err := identity.NewVerifier(context.Background(), []identity.Issuer{issuer.Config()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	addr := startServerWith(t, service.Config{Keys: []service.Key{{Secret: "k", Scopes: service.ScopeAll}}, Verifier: v})
+	ctx := context.Background()
+	c := client(t, addr, "k")
+	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: contextSchema}); err != nil {
+		t.Fatal(err)
+	}
+	var updates []*v1.RelationshipUpdate
+	for _, r := range []struct{ doc, rel, caveat string }{
+		{"acme-plan", "tenant_viewer", "same_tenant"},
+		{"globex-plan", "tenant_viewer", "same_tenant"},
+		{"billing-svc", "env_deployer", "environment_allowed"},
+		{"acme-secret", "cleared_reader", "clearance_covers_classification"},
+		{"acme-secret", "tenant_viewer", "same_tenant"},
+		{"acme-memo", "cleared_reader", "clearance_covers_classification"},
+		{"acme-memo", "tenant_viewer", "same_tenant"},
+	} {
+		updates = append(updates, &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
+			Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: r.doc}, Relation: r.rel,
+			Subject:        &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
+			OptionalCaveat: &v1.ContextualizedCaveat{CaveatName: r.caveat},
+		}})
+	}
+	if _, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates}); err != nil {
+		t.Fatal(err)
+	}
+	ac := attributeClients(t, addr, "k")["connect"]
+	set := func(doc string, values map[string]any) *gatehousev1.AttributeUpdate {
+		return &gatehousev1.AttributeUpdate{Operation: gatehousev1.AttributeUpdate_OPERATION_SET, Object: objRef("document:" + doc), Values: mustStruct(t, values)}
+	}
+	if _, err := ac.WriteAttributes(ctx, connect.NewRequest(&gatehousev1.WriteAttributesRequest{Updates: []*gatehousev1.AttributeUpdate{
+		set("acme-plan", map[string]any{"tenant": "acme"}),
+		set("globex-plan", map[string]any{"tenant": "globex"}),
+		set("billing-svc", map[string]any{"environments": []any{"staging", "dev"}}),
+		set("acme-secret", map[string]any{"tenant": "acme", "classification": "confidential"}),
+		set("acme-memo", map[string]any{"tenant": "acme", "classification": "internal"}),
+	}})); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func TestAuthorize_SubjectTokens(t *testing.T) {
+	issuer := identitytest.New(t, "corp", "gatehouse")
+	addr := contextServer(t, issuer)
+	ctx := context.Background()
+	fresh := &gatehousev1.Consistency{Requirement: &gatehousev1.Consistency_FullyConsistent{FullyConsistent: true}}
+	alice := issuer.Token("alice", map[string]any{"tenant": "acme", "clearance": "internal"})
+
+	clients := map[string]gatehousev1connect.AuthorizeServiceClient{
+		"connect": gatehousev1connect.NewAuthorizeServiceClient(h2cClient(), "http://"+addr, connect.WithInterceptors(bearer("k"))),
+		"grpc":    gatehousev1connect.NewAuthorizeServiceClient(h2cClient(), "http://"+addr, connect.WithGRPC(), connect.WithInterceptors(bearer("k"))),
+	}
+	tests := []struct {
+		name    string
+		doc     string
+		perm    string
+		token   string
+		context map[string]any
+		want    gatehousev1.Decision
+	}{
+		{"same tenant", "acme-plan", "view", alice, nil, gatehousev1.Decision_DECISION_ALLOWED},
+		{"other tenant", "globex-plan", "view", alice, nil, gatehousev1.Decision_DECISION_DENIED},
+		{"other tenant's user", "acme-plan", "view", issuer.Token("alice", map[string]any{"tenant": "globex"}), nil, gatehousev1.Decision_DECISION_DENIED},
+		{"allowed environment", "billing-svc", "deploy", alice, map[string]any{"environment": "staging"}, gatehousev1.Decision_DECISION_ALLOWED},
+		{"environment not allowed", "billing-svc", "deploy", alice, map[string]any{"environment": "prod"}, gatehousev1.Decision_DECISION_DENIED},
+		{"environment not given", "billing-svc", "deploy", alice, nil, gatehousev1.Decision_DECISION_CONDITIONAL},
+		{"clearance below classification", "acme-secret", "read", alice, nil, gatehousev1.Decision_DECISION_DENIED},
+		{"clearance covers classification", "acme-memo", "read", alice, nil, gatehousev1.Decision_DECISION_ALLOWED},
+		{"higher clearance", "acme-secret", "read", issuer.Token("alice", map[string]any{"tenant": "acme", "clearance": "restricted"}), nil, gatehousev1.Decision_DECISION_ALLOWED},
+	}
+	for proto, ac := range clients {
+		for _, tt := range tests {
+			t.Run(proto+"/"+tt.name, func(t *testing.T) {
+				req := &gatehousev1.AuthorizeRequest{Resource: objRef("document:" + tt.doc), Permission: tt.perm, SubjectToken: tt.token, Consistency: fresh}
+				if tt.context != nil {
+					req.Context = mustStruct(t, tt.context)
+				}
+				res, err := ac.Authorize(ctx, connect.NewRequest(req))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Msg.Decision != tt.want {
+					t.Fatalf("decision = %v, want %v", res.Msg.Decision, tt.want)
+				}
+				if s := res.Msg.Subject.GetObject(); s.GetObjectType() != "user" || s.GetObjectId() != "alice" {
+					t.Fatalf("subject = %v, want user:alice from the token", res.Msg.Subject)
+				}
+				if res.Msg.CheckedAt == "" {
+					t.Fatal("no revision token")
+				}
+			})
+		}
+	}
+
+	ac := clients["connect"]
+	refusals := []struct {
+		name   string
+		token  string
+		ctx    map[string]any
+		header bool
+		code   connect.Code
+		reason string
+	}{
+		{"expired", issuer.Token("alice", map[string]any{"tenant": "acme", "exp": time.Now().Add(-time.Hour).Unix()}), nil, false, connect.CodeUnauthenticated, "SUBJECT_TOKEN_EXPIRED"},
+		{"wrong audience", issuer.Token("alice", map[string]any{"tenant": "acme", "aud": "someone-else"}), nil, false, connect.CodeUnauthenticated, "SUBJECT_TOKEN_WRONG_AUDIENCE"},
+		{"forged signature", issuer.Forged("alice", map[string]any{"tenant": "acme"}), nil, false, connect.CodeUnauthenticated, "SUBJECT_TOKEN_BAD_SIGNATURE"},
+		{"unknown issuer", identitytest.New(t, "rogue", "gatehouse").Token("alice", map[string]any{"tenant": "acme"}), nil, false, connect.CodeUnauthenticated, "SUBJECT_TOKEN_UNKNOWN_ISSUER"},
+		{"garbage in the header", "not-a-jwt", nil, true, connect.CodeUnauthenticated, "SUBJECT_TOKEN_MALFORMED"},
+		{"spoofed caller in context", alice, map[string]any{"caller": map[string]any{"tenant": "globex"}}, false, connect.CodeInvalidArgument, ""},
+		{"spoofed resource in context", alice, map[string]any{"resource": map[string]any{"tenant": "acme"}}, false, connect.CodeInvalidArgument, ""},
+	}
+	for _, tt := range refusals {
+		t.Run("refused/"+tt.name, func(t *testing.T) {
+			req := connect.NewRequest(&gatehousev1.AuthorizeRequest{Resource: objRef("document:acme-plan"), Permission: "view", Consistency: fresh})
+			if tt.header {
+				req.Header().Set(service.SubjectTokenHeader, tt.token)
+			} else {
+				req.Msg.SubjectToken = tt.token
+			}
+			if tt.ctx != nil {
+				req.Msg.Context = mustStruct(t, tt.ctx)
+			}
+			_, err := ac.Authorize(ctx, req)
+			if connect.CodeOf(err) != tt.code {
+				t.Fatalf("code = %v (%v), want %v", connect.CodeOf(err), err, tt.code)
+			}
+			if tt.reason != "" && errorReason(err) != tt.reason {
+				t.Fatalf("reason = %q (%v), want %q", errorReason(err), err, tt.reason)
+			}
+		})
+	}
+	t.Run("refused/no subject at all", func(t *testing.T) {
+		_, err := ac.Authorize(ctx, connect.NewRequest(&gatehousev1.AuthorizeRequest{Resource: objRef("document:acme-plan"), Permission: "view"}))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Fatalf("code = %v", connect.CodeOf(err))
+		}
+	})
+
+	t.Run("SpiceDB client with the header", func(t *testing.T) {
+		c := client(t, addr, "k")
+		check := func(token, doc string) (v1.CheckPermissionResponse_Permissionship, error) {
+			mctx := metadata.AppendToOutgoingContext(ctx, strings.ToLower(service.SubjectTokenHeader), token)
+			res, err := c.CheckPermission(mctx, &v1.CheckPermissionRequest{
+				Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+				Resource:    &v1.ObjectReference{ObjectType: "document", ObjectId: doc}, Permission: "view",
+				Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
+			})
+			return res.GetPermissionship(), err
+		}
+		if got, err := check(alice, "acme-plan"); err != nil || got != v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION {
+			t.Fatalf("acme-plan = %v, %v", got, err)
+		}
+		if got, err := check(alice, "globex-plan"); err != nil || got != v1.CheckPermissionResponse_PERMISSIONSHIP_NO_PERMISSION {
+			t.Fatalf("globex-plan = %v, %v", got, err)
+		}
+		if _, err := check(issuer.Forged("alice", nil), "acme-plan"); status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("forged token: %v, want Unauthenticated", err)
+		}
+		// Without a token the caveat lacks `caller`: SpiceDB's conditional answer.
+		res, err := c.CheckPermission(ctx, &v1.CheckPermissionRequest{
+			Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+			Resource:    &v1.ObjectReference{ObjectType: "document", ObjectId: "acme-plan"}, Permission: "view",
+			Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
+		})
+		if err != nil || res.Permissionship != v1.CheckPermissionResponse_PERMISSIONSHIP_CONDITIONAL_PERMISSION ||
+			strings.Join(res.PartialCaveatInfo.GetMissingRequiredContext(), ",") != "caller" {
+			t.Fatalf("without a token: %v (%v), want conditional on caller", res, err)
+		}
+	})
+
+	t.Run("explain", func(t *testing.T) {
+		res, err := ac.Authorize(ctx, connect.NewRequest(&gatehousev1.AuthorizeRequest{Resource: objRef("document:acme-secret"), Permission: "read",
+			SubjectToken: alice, Consistency: fresh, Explain: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := res.Msg.GetExplanation().GetRoot()
+		if root.GetKind() != gatehousev1.ExplainNode_KIND_PERMISSION || root.GetResult() != gatehousev1.Decision_DECISION_DENIED {
+			t.Fatalf("root = %v", root)
+		}
+		// The denial is the clearance caveat, which saw the classification and the claim.
+		var found *gatehousev1.ExplainNode
+		var walk func(n *gatehousev1.ExplainNode)
+		walk = func(n *gatehousev1.ExplainNode) {
+			if n.GetCaveatName() == "clearance_covers_classification" {
+				found = n
+			}
+			for _, c := range n.GetChildren() {
+				walk(c)
+			}
+		}
+		walk(root)
+		if found == nil || found.GetResult() != gatehousev1.Decision_DECISION_DENIED ||
+			found.GetRelationship() != "document:acme-secret#cleared_reader@user:alice[clearance_covers_classification]" {
+			t.Fatalf("caveat node = %v", found)
+		}
+		in := found.GetCaveatContext().AsMap()
+		if in["resource"].(map[string]any)["classification"] != "confidential" || in["caller"].(map[string]any)["clearance"] != "internal" {
+			t.Fatalf("caveat inputs = %v", in)
+		}
+	})
+}
+
+// errorReason returns the ErrorInfo reason of a Connect error, if any.
+func errorReason(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if info, ok := v.(*errdetails.ErrorInfo); ok {
+				return info.Reason
+			}
+		}
+	}
+	return ""
+}
