@@ -51,7 +51,7 @@ func (s *Server) attributeObject(sch *schema.Schema, o *gatehousev1.ObjectRef) (
 
 func (a attributeService) WriteAttributes(ctx context.Context, req *connect.Request[gatehousev1.WriteAttributesRequest]) (*connect.Response[gatehousev1.WriteAttributesResponse], error) {
 	s, m := a.s, req.Msg
-	if n := len(m.GetUpdates()); n == 0 || n > MaxUpdatesPerWrite {
+	if n := len(m.GetUpdates()); n > MaxUpdatesPerWrite || n+len(m.GetRelationshipUpdates()) == 0 {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("a write needs 1 to %d updates, got %d", MaxUpdatesPerWrite, n))
 	}
 	if n := len(m.GetPreconditions()); n > MaxPreconditions {
@@ -106,6 +106,21 @@ func (a attributeService) WriteAttributes(ctx context.Context, req *connect.Requ
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("precondition %d: condition must be MUST_EXIST, MUST_NOT_EXIST or MUST_MATCH", i))
 		}
 		b.AttributePreconditions = append(b.AttributePreconditions, ap)
+	}
+	if n := len(m.GetRelationshipUpdates()); n > MaxUpdatesPerWrite {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("relationship update count of %d is greater than maximum allowed of %d", n, MaxUpdatesPerWrite))
+	}
+	if len(m.GetRelationshipUpdates()) > 0 {
+		rus := make([]*v1.RelationshipUpdate, len(m.GetRelationshipUpdates()))
+		for i, u := range m.GetRelationshipUpdates() {
+			rus[i] = relationshipUpdateV1(u)
+			if err := validated(rus[i]); err != nil {
+				return nil, err
+			}
+		}
+		if b.Updates, err = s.storeUpdates(sch, rus); err != nil {
+			return nil, err
+		}
 	}
 	rev, err := s.st.WriteBatch(ctx, b)
 	if err != nil {
@@ -227,4 +242,25 @@ func (s *Server) parseAttributeCursor(c string) (graph.Revision, string, error) 
 		return 0, "", bad
 	}
 	return graph.Revision(rev), parts[3], nil
+}
+
+// relationshipUpdateV1 converts gatehouse.v1's relationship update to SpiceDB's.
+func relationshipUpdateV1(u *gatehousev1.RelationshipUpdate) *v1.RelationshipUpdate {
+	r := u.GetRelationship()
+	out := &v1.RelationshipUpdate{
+		Operation: v1.RelationshipUpdate_Operation(u.GetOperation()), // same numbering
+		Relationship: &v1.Relationship{
+			Resource: &v1.ObjectReference{ObjectType: r.GetResource().GetObjectType(), ObjectId: r.GetResource().GetObjectId()},
+			Relation: r.GetRelation(),
+			Subject: &v1.SubjectReference{
+				Object:           &v1.ObjectReference{ObjectType: r.GetSubject().GetObject().GetObjectType(), ObjectId: r.GetSubject().GetObject().GetObjectId()},
+				OptionalRelation: r.GetSubject().GetOptionalRelation(),
+			},
+			OptionalExpiresAt: r.GetOptionalExpiresAt(),
+		},
+	}
+	if r.GetOptionalCaveatName() != "" {
+		out.Relationship.OptionalCaveat = &v1.ContextualizedCaveat{CaveatName: r.GetOptionalCaveatName(), Context: r.GetOptionalCaveatContext()}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +265,102 @@ func errorReason(err error) string {
 		}
 	}
 	return ""
+}
+
+// TestWriteAttributes_WithRelationships writes a relationship and the
+// attributes its caveat reads in one transaction: a check running meanwhile
+// sees both or neither, and a write that fails writes neither.
+func TestWriteAttributes_WithRelationships(t *testing.T) {
+	issuer := identitytest.New(t, "corp", "gatehouse")
+	addr := contextServer(t, issuer)
+	ctx := context.Background()
+	ac := attributeClients(t, addr, "k")["connect"]
+	authz := gatehousev1connect.NewAuthorizeServiceClient(h2cClient(), "http://"+addr, connect.WithInterceptors(bearer("k")))
+	bob := issuer.Token("bob", map[string]any{"tenant": "acme"})
+	grant := func(doc string, op gatehousev1.RelationshipUpdate_Operation) *gatehousev1.WriteAttributesRequest {
+		return &gatehousev1.WriteAttributesRequest{
+			Updates: []*gatehousev1.AttributeUpdate{{Operation: gatehousev1.AttributeUpdate_OPERATION_SET, Object: objRef("document:" + doc),
+				Values: mustStruct(t, map[string]any{"tenant": "acme"})}},
+			RelationshipUpdates: []*gatehousev1.RelationshipUpdate{{Operation: op, Relationship: &gatehousev1.Relationship{
+				Resource: objRef("document:" + doc), Relation: "tenant_viewer",
+				Subject: &gatehousev1.SubjectRef{Object: objRef("user:bob")}, OptionalCaveatName: "same_tenant"}}},
+		}
+	}
+
+	const n = 40
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := ac.WriteAttributes(ctx, connect.NewRequest(grant(fmt.Sprintf("d%d", i), gatehousev1.RelationshipUpdate_OPERATION_CREATE))); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	seen := 0
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true
+		default:
+		}
+		for i := range n {
+			res, err := authz.Authorize(ctx, connect.NewRequest(&gatehousev1.AuthorizeRequest{Resource: objRef(fmt.Sprintf("document:d%d", i)),
+				Permission: "view", SubjectToken: bob, Explain: true}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch res.Msg.Decision {
+			case gatehousev1.Decision_DECISION_ALLOWED:
+				seen++
+			case gatehousev1.Decision_DECISION_DENIED:
+				// Denied is right only if the relationship is not there yet.
+				if len(res.Msg.Explanation.GetRoot().GetChildren()) > 0 && hasRelationshipNode(res.Msg.Explanation.GetRoot()) {
+					t.Fatalf("d%d: the relationship is visible without its attributes: %v", i, res.Msg.Explanation)
+				}
+			default:
+				t.Fatalf("d%d: %v", i, res.Msg.Decision)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no grant was ever seen")
+	}
+
+	// A write whose relationship part fails writes no attributes either.
+	_, err := ac.WriteAttributes(ctx, connect.NewRequest(&gatehousev1.WriteAttributesRequest{
+		Updates: []*gatehousev1.AttributeUpdate{{Operation: gatehousev1.AttributeUpdate_OPERATION_SET, Object: objRef("document:d0"),
+			Values: mustStruct(t, map[string]any{"tenant": "globex"})}},
+		RelationshipUpdates: grant("d0", gatehousev1.RelationshipUpdate_OPERATION_CREATE).RelationshipUpdates,
+	}))
+	if connect.CodeOf(err) != connect.CodeAlreadyExists {
+		t.Fatalf("CREATE of an existing relationship: %v", err)
+	}
+	r, err := ac.ReadAttributes(ctx, connect.NewRequest(&gatehousev1.ReadAttributesRequest{Objects: []*gatehousev1.ObjectRef{objRef("document:d0")},
+		Consistency: &gatehousev1.Consistency{Requirement: &gatehousev1.Consistency_FullyConsistent{FullyConsistent: true}}}))
+	if err != nil || describeObjects(r.Msg.Objects) != `document:d0={"tenant":"acme"}` {
+		t.Fatalf("attributes after the failed write: %s, %v", describeObjects(r.Msg.GetObjects()), err)
+	}
+	// Relationship updates are validated like WriteRelationships'.
+	bad := grant("d99", gatehousev1.RelationshipUpdate_OPERATION_TOUCH)
+	bad.RelationshipUpdates[0].Relationship.Relation = "view"
+	if _, err := ac.WriteAttributes(ctx, connect.NewRequest(bad)); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("write to a permission: %v", err)
+	}
+}
+
+func hasRelationshipNode(n *gatehousev1.ExplainNode) bool {
+	if n.GetKind() == gatehousev1.ExplainNode_KIND_RELATIONSHIP {
+		return true
+	}
+	for _, c := range n.GetChildren() {
+		if hasRelationshipNode(c) {
+			return true
+		}
+	}
+	return false
 }

@@ -265,8 +265,28 @@ func (s *Server) writeRelationships(ctx context.Context, req *connect.Request[v1
 	if err != nil {
 		return nil, err
 	}
-	updates := make([]store.Update, len(m.GetUpdates()))
-	for i, u := range m.GetUpdates() {
+	updates, err := s.storeUpdates(sch, m.GetUpdates())
+	if err != nil {
+		return nil, err
+	}
+	pre, err := s.preconditions(m.GetOptionalPreconditions())
+	if err != nil {
+		return nil, err
+	}
+	rev, err := s.st.Write(ctx, pre, updates)
+	if err != nil {
+		return nil, toConnect(s.log, err)
+	}
+	if err := s.waitFor(ctx, graph.Revision(rev)); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.WriteRelationshipsResponse{WrittenAt: s.token(graph.Revision(rev))}), nil
+}
+
+// storeUpdates converts relationship updates, checking each against the schema.
+func (s *Server) storeUpdates(sch *schema.Schema, in []*v1.RelationshipUpdate) ([]store.Update, error) {
+	updates := make([]store.Update, len(in))
+	for i, u := range in {
 		r := RelationshipFromV1(u.GetRelationship())
 		if c := u.GetRelationship().GetOptionalCaveat().GetContext(); c != nil {
 			if _, err := requestContext(c); err != nil {
@@ -289,18 +309,7 @@ func (s *Server) writeRelationships(ctx context.Context, req *connect.Request[v1
 		}
 		updates[i] = store.Update{Op: op, Relationship: r}
 	}
-	pre, err := s.preconditions(m.GetOptionalPreconditions())
-	if err != nil {
-		return nil, err
-	}
-	rev, err := s.st.Write(ctx, pre, updates)
-	if err != nil {
-		return nil, toConnect(s.log, err)
-	}
-	if err := s.waitFor(ctx, graph.Revision(rev)); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.WriteRelationshipsResponse{WrittenAt: s.token(graph.Revision(rev))}), nil
+	return updates, nil
 }
 
 func (s *Server) preconditions(in []*v1.Precondition) ([]store.Precondition, error) {

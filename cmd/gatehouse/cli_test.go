@@ -37,12 +37,21 @@ definition document {
 // development key, and returns its address.
 func startServer(t *testing.T) string {
 	t.Helper()
+	return startServerWith(t, service.Config{})
+}
+
+// startServerWith is startServer with a configuration; the store and keys are
+// provided.
+func startServerWith(t *testing.T, cfg service.Config) string {
+	t.Helper()
 	st := memory.New()
 	t.Cleanup(func() { st.Close() })
-	srv, err := service.New(context.Background(), service.Config{Store: st, Keys: []service.Key{
+	cfg.Store = st
+	cfg.Keys = []service.Key{
 		{Secret: DevKey, Scopes: service.ScopeAll},
 		{Secret: "reader", Scopes: service.ScopeCheck},
-	}})
+	}
+	srv, err := service.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

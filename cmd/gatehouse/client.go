@@ -94,13 +94,7 @@ func (c *command) parse(args []string) ([]string, error) {
 
 // dial connects to the server; the connection is made lazily by the first RPC.
 func (c *command) dial() (*authzed.Client, error) {
-	key := c.client.key
-	if key == "" {
-		key = c.getenv("GATEHOUSE_KEY")
-	}
-	if key == "" {
-		key = DevKey
-	}
+	key := c.key()
 	transport, secure, err := c.client.tls.dialOption()
 	if err != nil {
 		return nil, err
@@ -116,7 +110,17 @@ func (c *command) dial() (*authzed.Client, error) {
 	return cl, nil
 }
 
-// rpc returns the context of one request, bounded by --timeout.
+// key is the preshared key: --key, else $GATEHOUSE_KEY, else the development key.
+func (c *command) key() string {
+	if c.client.key != "" {
+		return c.client.key
+	}
+	if k := c.getenv("GATEHOUSE_KEY"); k != "" {
+		return k
+	}
+	return DevKey
+}
+
 // open dials the server for a single request: it returns the client, a context
 // carrying the request deadline, and a function that releases both.
 func (c *command) open(ctx context.Context) (*authzed.Client, context.Context, func(), error) {
@@ -128,6 +132,7 @@ func (c *command) open(ctx context.Context) (*authzed.Client, context.Context, f
 	return cl, rctx, func() { cancel(); cl.Close() }, nil
 }
 
+// rpc returns the context of one request, bounded by --timeout.
 func (c *command) rpc(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.client.timeout)
 }

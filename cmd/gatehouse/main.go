@@ -56,7 +56,9 @@ Usage:
   gatehouse rel read FILTER                                   print matching relationships
   gatehouse rel import FILE|-                                 touch relationships from a file, one per line
   gatehouse rel export [FILTER]                               print all (or matching) relationships
-  gatehouse check RESOURCE PERMISSION SUBJECT                 check a permission (exit 0 allowed, 1 denied, 2 conditional)
+  gatehouse check RESOURCE PERMISSION [SUBJECT]               check a permission (exit 0 allowed, 1 denied, 2 conditional);
+                                                              --subject-token JWT binds the caller's claims, --explain shows why
+  gatehouse attr set|unset|delete|get|list ...                object attributes that caveats read
   gatehouse lookup resources TYPE PERMISSION SUBJECT          list resources the subject has the permission on
   gatehouse lookup subjects RESOURCE PERMISSION SUBJECTTYPE   list subjects with the permission on the resource
   gatehouse validate FILE.yaml                                run a SpiceDB validation file in process (exit 0 pass, 1 fail)
@@ -94,6 +96,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return relCmd(ctx, env, args[1:])
 	case "check":
 		return checkCmd(ctx, env, args[1:])
+	case "attr":
+		return attrCmd(ctx, env, args[1:])
 	case "lookup":
 		return lookupCmd(ctx, env, args[1:])
 	case "validate":

@@ -14,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/store"
 )
 
 type keyList []string
@@ -29,6 +31,8 @@ type serveConfig struct {
 	gcWindow    time.Duration
 	consistency time.Duration
 	keys        keyList
+	issuers     keyList
+	maxAttrs    int
 	tlsCert     string
 	tlsKey      string
 	metricsAddr string
@@ -42,6 +46,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	cfg.store.register(fs, true)
 	fs.DurationVar(&cfg.gcWindow, "gc-window", 24*time.Hour, "history kept for at_exact_snapshot reads, Watch resumption and export cursors")
 	fs.DurationVar(&cfg.consistency, "consistency-timeout", 2*time.Second, "how long fully_consistent and at_least_as_fresh requests wait for this replica to catch up before failing with Unavailable")
+	fs.Var(&cfg.issuers, "jwt-issuer", "trusted issuer of subject tokens: NAME=ISSUER_URL,jwks=FILE_OR_URL,audience=AUD[,subject-type=TYPE] (repeatable)")
+	fs.IntVar(&cfg.maxAttrs, "max-attribute-bytes", store.DefaultMaxAttributeBytes, "largest attributes of one object, as compact JSON")
 	fs.Var(&cfg.keys, "preshared-key", "preshared key, KEY or KEY:check,write,admin (repeatable; env GATEHOUSE_PRESHARED_KEY)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file: serve TLS (HTTP/2 via ALPN) instead of plaintext h2c; needs --tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
@@ -83,6 +89,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if cfg.gcWindow <= 0 || cfg.consistency <= 0 {
 		return errors.New("--gc-window and --consistency-timeout must be positive")
 	}
+	if cfg.maxAttrs <= 0 {
+		return errors.New("--max-attribute-bytes must be positive")
+	}
+	var verifier *identity.Verifier
+	if len(cfg.issuers) > 0 {
+		var issuers []identity.Issuer
+		for _, spec := range cfg.issuers {
+			is, err := identity.ParseIssuer(spec)
+			if err != nil {
+				return fmt.Errorf("--jwt-issuer: %w", err)
+			}
+			issuers = append(issuers, is)
+		}
+		if verifier, err = identity.NewVerifier(ctx, issuers, identity.WithLogger(logger)); err != nil {
+			return fmt.Errorf("--jwt-issuer: %w", err)
+		}
+		defer verifier.Close()
+	}
 	cfg.store.complete(getenv)
 	st, err := cfg.store.open(ctx, logger)
 	if err != nil {
@@ -90,7 +114,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer st.Close()
 
-	svcCfg := service.Config{Store: st, StoreID: st.id, Keys: keys, Logger: logger, GCWindow: cfg.gcWindow, ConsistencyTimeout: cfg.consistency}
+	svcCfg := service.Config{Store: st, StoreID: st.id, Keys: keys, Logger: logger, GCWindow: cfg.gcWindow, ConsistencyTimeout: cfg.consistency,
+		MaxAttributeBytes: cfg.maxAttrs}
+	if verifier != nil {
+		svcCfg.Verifier = verifier
+	}
 	var metrics *http.Server
 	var metricsLn net.Listener
 	if cfg.metricsAddr != "" {

@@ -49,22 +49,31 @@ func (c *clientTLS) addFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.ca, "ca", getenv("GATEHOUSE_CA"), "PEM file of the CA that signed the server's certificate (env GATEHOUSE_CA; default the system roots)")
 }
 
-// credentials returns the transport credentials and whether they are secure.
-func (c *clientTLS) credentials() (credentials.TransportCredentials, bool, error) {
+// config returns the client TLS configuration, nil for plaintext.
+func (c *clientTLS) config() (*tls.Config, error) {
 	if !c.enabled && !c.skipVerify && c.ca == "" {
-		return insecure.NewCredentials(), false, nil
+		return nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.skipVerify}
 	if c.ca != "" {
 		pem, err := os.ReadFile(c.ca)
 		if err != nil {
-			return nil, false, fmt.Errorf("--ca: %w", err)
+			return nil, fmt.Errorf("--ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, false, fmt.Errorf("--ca: no PEM certificate in %s", c.ca)
+			return nil, fmt.Errorf("--ca: no PEM certificate in %s", c.ca)
 		}
 		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// credentials returns the transport credentials and whether they are secure.
+func (c *clientTLS) credentials() (credentials.TransportCredentials, bool, error) {
+	cfg, err := c.config()
+	if err != nil || cfg == nil {
+		return insecure.NewCredentials(), false, err
 	}
 	return credentials.NewTLS(cfg), true, nil
 }

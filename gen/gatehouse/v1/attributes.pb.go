@@ -277,8 +277,12 @@ type WriteAttributesRequest struct {
 	Updates []*AttributeUpdate `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
 	// Conditions that must all hold before any update is applied.
 	Preconditions []*AttributePrecondition `protobuf:"bytes,2,rep,name=preconditions,proto3" json:"preconditions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Relationship updates committed in the same transaction as the attribute
+	// updates, so that every check sees both or neither. Validated against the
+	// schema as SpiceDB's WriteRelationships does; at most 1000 by default.
+	RelationshipUpdates []*RelationshipUpdate `protobuf:"bytes,3,rep,name=relationship_updates,json=relationshipUpdates,proto3" json:"relationship_updates,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *WriteAttributesRequest) Reset() {
@@ -321,6 +325,13 @@ func (x *WriteAttributesRequest) GetUpdates() []*AttributeUpdate {
 func (x *WriteAttributesRequest) GetPreconditions() []*AttributePrecondition {
 	if x != nil {
 		return x.Preconditions
+	}
+	return nil
+}
+
+func (x *WriteAttributesRequest) GetRelationshipUpdates() []*RelationshipUpdate {
+	if x != nil {
+		return x.RelationshipUpdates
 	}
 	return nil
 }
@@ -656,10 +667,11 @@ const file_gatehouse_v1_attributes_proto_rawDesc = "" +
 	"\x15CONDITION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CONDITION_MUST_EXIST\x10\x01\x12\x1c\n" +
 	"\x18CONDITION_MUST_NOT_EXIST\x10\x02\x12\x18\n" +
-	"\x14CONDITION_MUST_MATCH\x10\x03\"\x9c\x01\n" +
+	"\x14CONDITION_MUST_MATCH\x10\x03\"\xf1\x01\n" +
 	"\x16WriteAttributesRequest\x127\n" +
 	"\aupdates\x18\x01 \x03(\v2\x1d.gatehouse.v1.AttributeUpdateR\aupdates\x12I\n" +
-	"\rpreconditions\x18\x02 \x03(\v2#.gatehouse.v1.AttributePreconditionR\rpreconditions\"8\n" +
+	"\rpreconditions\x18\x02 \x03(\v2#.gatehouse.v1.AttributePreconditionR\rpreconditions\x12S\n" +
+	"\x14relationship_updates\x18\x03 \x03(\v2 .gatehouse.v1.RelationshipUpdateR\x13relationshipUpdates\"8\n" +
 	"\x17WriteAttributesResponse\x12\x1d\n" +
 	"\n" +
 	"written_at\x18\x01 \x01(\tR\twrittenAt\"\xec\x01\n" +
@@ -712,7 +724,8 @@ var file_gatehouse_v1_attributes_proto_goTypes = []any{
 	(*ObjectAttributes)(nil),             // 9: gatehouse.v1.ObjectAttributes
 	(*ObjectRef)(nil),                    // 10: gatehouse.v1.ObjectRef
 	(*structpb.Struct)(nil),              // 11: google.protobuf.Struct
-	(*Consistency)(nil),                  // 12: gatehouse.v1.Consistency
+	(*RelationshipUpdate)(nil),           // 12: gatehouse.v1.RelationshipUpdate
+	(*Consistency)(nil),                  // 13: gatehouse.v1.Consistency
 }
 var file_gatehouse_v1_attributes_proto_depIdxs = []int32{
 	0,  // 0: gatehouse.v1.AttributeUpdate.operation:type_name -> gatehouse.v1.AttributeUpdate.Operation
@@ -723,21 +736,22 @@ var file_gatehouse_v1_attributes_proto_depIdxs = []int32{
 	11, // 5: gatehouse.v1.AttributePrecondition.must_match:type_name -> google.protobuf.Struct
 	2,  // 6: gatehouse.v1.WriteAttributesRequest.updates:type_name -> gatehouse.v1.AttributeUpdate
 	3,  // 7: gatehouse.v1.WriteAttributesRequest.preconditions:type_name -> gatehouse.v1.AttributePrecondition
-	12, // 8: gatehouse.v1.ReadAttributesRequest.consistency:type_name -> gatehouse.v1.Consistency
-	10, // 9: gatehouse.v1.ReadAttributesRequest.objects:type_name -> gatehouse.v1.ObjectRef
-	7,  // 10: gatehouse.v1.ReadAttributesRequest.filter:type_name -> gatehouse.v1.AttributeFilter
-	9,  // 11: gatehouse.v1.ReadAttributesResponse.objects:type_name -> gatehouse.v1.ObjectAttributes
-	10, // 12: gatehouse.v1.ObjectAttributes.object:type_name -> gatehouse.v1.ObjectRef
-	11, // 13: gatehouse.v1.ObjectAttributes.values:type_name -> google.protobuf.Struct
-	4,  // 14: gatehouse.v1.AttributeService.WriteAttributes:input_type -> gatehouse.v1.WriteAttributesRequest
-	6,  // 15: gatehouse.v1.AttributeService.ReadAttributes:input_type -> gatehouse.v1.ReadAttributesRequest
-	5,  // 16: gatehouse.v1.AttributeService.WriteAttributes:output_type -> gatehouse.v1.WriteAttributesResponse
-	8,  // 17: gatehouse.v1.AttributeService.ReadAttributes:output_type -> gatehouse.v1.ReadAttributesResponse
-	16, // [16:18] is the sub-list for method output_type
-	14, // [14:16] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 8: gatehouse.v1.WriteAttributesRequest.relationship_updates:type_name -> gatehouse.v1.RelationshipUpdate
+	13, // 9: gatehouse.v1.ReadAttributesRequest.consistency:type_name -> gatehouse.v1.Consistency
+	10, // 10: gatehouse.v1.ReadAttributesRequest.objects:type_name -> gatehouse.v1.ObjectRef
+	7,  // 11: gatehouse.v1.ReadAttributesRequest.filter:type_name -> gatehouse.v1.AttributeFilter
+	9,  // 12: gatehouse.v1.ReadAttributesResponse.objects:type_name -> gatehouse.v1.ObjectAttributes
+	10, // 13: gatehouse.v1.ObjectAttributes.object:type_name -> gatehouse.v1.ObjectRef
+	11, // 14: gatehouse.v1.ObjectAttributes.values:type_name -> google.protobuf.Struct
+	4,  // 15: gatehouse.v1.AttributeService.WriteAttributes:input_type -> gatehouse.v1.WriteAttributesRequest
+	6,  // 16: gatehouse.v1.AttributeService.ReadAttributes:input_type -> gatehouse.v1.ReadAttributesRequest
+	5,  // 17: gatehouse.v1.AttributeService.WriteAttributes:output_type -> gatehouse.v1.WriteAttributesResponse
+	8,  // 18: gatehouse.v1.AttributeService.ReadAttributes:output_type -> gatehouse.v1.ReadAttributesResponse
+	17, // [17:19] is the sub-list for method output_type
+	15, // [15:17] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_attributes_proto_init() }

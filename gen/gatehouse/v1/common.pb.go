@@ -9,6 +9,8 @@ package gatehousev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -77,6 +79,63 @@ func (x Decision) Number() protoreflect.EnumNumber {
 // Deprecated: Use Decision.Descriptor instead.
 func (Decision) EnumDescriptor() ([]byte, []int) {
 	return file_gatehouse_v1_common_proto_rawDescGZIP(), []int{0}
+}
+
+// Operation says what happens to the relationship.
+type RelationshipUpdate_Operation int32
+
+const (
+	// Not set; rejected with INVALID_ARGUMENT.
+	RelationshipUpdate_OPERATION_UNSPECIFIED RelationshipUpdate_Operation = 0
+	// Create it; fails with ALREADY_EXISTS if it exists.
+	RelationshipUpdate_OPERATION_CREATE RelationshipUpdate_Operation = 1
+	// Create it or replace its caveat and expiration.
+	RelationshipUpdate_OPERATION_TOUCH RelationshipUpdate_Operation = 2
+	// Delete it; deleting an absent relationship is not an error.
+	RelationshipUpdate_OPERATION_DELETE RelationshipUpdate_Operation = 3
+)
+
+// Enum value maps for RelationshipUpdate_Operation.
+var (
+	RelationshipUpdate_Operation_name = map[int32]string{
+		0: "OPERATION_UNSPECIFIED",
+		1: "OPERATION_CREATE",
+		2: "OPERATION_TOUCH",
+		3: "OPERATION_DELETE",
+	}
+	RelationshipUpdate_Operation_value = map[string]int32{
+		"OPERATION_UNSPECIFIED": 0,
+		"OPERATION_CREATE":      1,
+		"OPERATION_TOUCH":       2,
+		"OPERATION_DELETE":      3,
+	}
+)
+
+func (x RelationshipUpdate_Operation) Enum() *RelationshipUpdate_Operation {
+	p := new(RelationshipUpdate_Operation)
+	*p = x
+	return p
+}
+
+func (x RelationshipUpdate_Operation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RelationshipUpdate_Operation) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatehouse_v1_common_proto_enumTypes[1].Descriptor()
+}
+
+func (RelationshipUpdate_Operation) Type() protoreflect.EnumType {
+	return &file_gatehouse_v1_common_proto_enumTypes[1]
+}
+
+func (x RelationshipUpdate_Operation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RelationshipUpdate_Operation.Descriptor instead.
+func (RelationshipUpdate_Operation) EnumDescriptor() ([]byte, []int) {
+	return file_gatehouse_v1_common_proto_rawDescGZIP(), []int{4, 0}
 }
 
 // ObjectRef names one object of a schema definition, as in SpiceDB's
@@ -318,11 +377,159 @@ func (*Consistency_AtExactSnapshot) isConsistency_Requirement() {}
 
 func (*Consistency_FullyConsistent) isConsistency_Requirement() {}
 
+// Relationship is resource#relation@subject, SpiceDB's relationship, with an
+// optional caveat and expiration.
+type Relationship struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource object.
+	Resource *ObjectRef `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	// The relation of the resource (not a permission).
+	Relation string `protobuf:"bytes,2,opt,name=relation,proto3" json:"relation,omitempty"`
+	// The subject: an object, or a subject set with optional_relation.
+	Subject *SubjectRef `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The caveat the relationship is conditioned on; empty for none.
+	OptionalCaveatName string `protobuf:"bytes,4,opt,name=optional_caveat_name,json=optionalCaveatName,proto3" json:"optional_caveat_name,omitempty"`
+	// Stored values of the caveat's parameters; they win over request context.
+	OptionalCaveatContext *structpb.Struct `protobuf:"bytes,5,opt,name=optional_caveat_context,json=optionalCaveatContext,proto3" json:"optional_caveat_context,omitempty"`
+	// When the relationship stops counting; unset for never.
+	OptionalExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=optional_expires_at,json=optionalExpiresAt,proto3" json:"optional_expires_at,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Relationship) Reset() {
+	*x = Relationship{}
+	mi := &file_gatehouse_v1_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Relationship) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Relationship) ProtoMessage() {}
+
+func (x *Relationship) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Relationship.ProtoReflect.Descriptor instead.
+func (*Relationship) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Relationship) GetResource() *ObjectRef {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *Relationship) GetRelation() string {
+	if x != nil {
+		return x.Relation
+	}
+	return ""
+}
+
+func (x *Relationship) GetSubject() *SubjectRef {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *Relationship) GetOptionalCaveatName() string {
+	if x != nil {
+		return x.OptionalCaveatName
+	}
+	return ""
+}
+
+func (x *Relationship) GetOptionalCaveatContext() *structpb.Struct {
+	if x != nil {
+		return x.OptionalCaveatContext
+	}
+	return nil
+}
+
+func (x *Relationship) GetOptionalExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OptionalExpiresAt
+	}
+	return nil
+}
+
+// RelationshipUpdate is one change to a relationship, with SpiceDB's
+// operations.
+type RelationshipUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happens to the relationship.
+	Operation RelationshipUpdate_Operation `protobuf:"varint,1,opt,name=operation,proto3,enum=gatehouse.v1.RelationshipUpdate_Operation" json:"operation,omitempty"`
+	// The relationship.
+	Relationship  *Relationship `protobuf:"bytes,2,opt,name=relationship,proto3" json:"relationship,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelationshipUpdate) Reset() {
+	*x = RelationshipUpdate{}
+	mi := &file_gatehouse_v1_common_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelationshipUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelationshipUpdate) ProtoMessage() {}
+
+func (x *RelationshipUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_common_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelationshipUpdate.ProtoReflect.Descriptor instead.
+func (*RelationshipUpdate) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_common_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RelationshipUpdate) GetOperation() RelationshipUpdate_Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return RelationshipUpdate_OPERATION_UNSPECIFIED
+}
+
+func (x *RelationshipUpdate) GetRelationship() *Relationship {
+	if x != nil {
+		return x.Relationship
+	}
+	return nil
+}
+
 var File_gatehouse_v1_common_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x19gatehouse/v1/common.proto\x12\fgatehouse.v1\"I\n" +
+	"\x19gatehouse/v1/common.proto\x12\fgatehouse.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n" +
 	"\tObjectRef\x12\x1f\n" +
 	"\vobject_type\x18\x01 \x01(\tR\n" +
 	"objectType\x12\x1b\n" +
@@ -336,7 +543,22 @@ const file_gatehouse_v1_common_proto_rawDesc = "" +
 	"\x11at_least_as_fresh\x18\x02 \x01(\tH\x00R\x0eatLeastAsFresh\x12,\n" +
 	"\x11at_exact_snapshot\x18\x03 \x01(\tH\x00R\x0fatExactSnapshot\x12+\n" +
 	"\x10fully_consistent\x18\x04 \x01(\bH\x00R\x0ffullyConsistentB\r\n" +
-	"\vrequirement*i\n" +
+	"\vrequirement\"\xe2\x02\n" +
+	"\fRelationship\x123\n" +
+	"\bresource\x18\x01 \x01(\v2\x17.gatehouse.v1.ObjectRefR\bresource\x12\x1a\n" +
+	"\brelation\x18\x02 \x01(\tR\brelation\x122\n" +
+	"\asubject\x18\x03 \x01(\v2\x18.gatehouse.v1.SubjectRefR\asubject\x120\n" +
+	"\x14optional_caveat_name\x18\x04 \x01(\tR\x12optionalCaveatName\x12O\n" +
+	"\x17optional_caveat_context\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x15optionalCaveatContext\x12J\n" +
+	"\x13optional_expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x11optionalExpiresAt\"\x87\x02\n" +
+	"\x12RelationshipUpdate\x12H\n" +
+	"\toperation\x18\x01 \x01(\x0e2*.gatehouse.v1.RelationshipUpdate.OperationR\toperation\x12>\n" +
+	"\frelationship\x18\x02 \x01(\v2\x1a.gatehouse.v1.RelationshipR\frelationship\"g\n" +
+	"\tOperation\x12\x19\n" +
+	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10OPERATION_CREATE\x10\x01\x12\x13\n" +
+	"\x0fOPERATION_TOUCH\x10\x02\x12\x14\n" +
+	"\x10OPERATION_DELETE\x10\x03*i\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DECISION_ALLOWED\x10\x01\x12\x13\n" +
@@ -355,21 +577,32 @@ func file_gatehouse_v1_common_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_common_proto_rawDescData
 }
 
-var file_gatehouse_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_gatehouse_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_gatehouse_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_gatehouse_v1_common_proto_goTypes = []any{
-	(Decision)(0),       // 0: gatehouse.v1.Decision
-	(*ObjectRef)(nil),   // 1: gatehouse.v1.ObjectRef
-	(*SubjectRef)(nil),  // 2: gatehouse.v1.SubjectRef
-	(*Consistency)(nil), // 3: gatehouse.v1.Consistency
+	(Decision)(0),                     // 0: gatehouse.v1.Decision
+	(RelationshipUpdate_Operation)(0), // 1: gatehouse.v1.RelationshipUpdate.Operation
+	(*ObjectRef)(nil),                 // 2: gatehouse.v1.ObjectRef
+	(*SubjectRef)(nil),                // 3: gatehouse.v1.SubjectRef
+	(*Consistency)(nil),               // 4: gatehouse.v1.Consistency
+	(*Relationship)(nil),              // 5: gatehouse.v1.Relationship
+	(*RelationshipUpdate)(nil),        // 6: gatehouse.v1.RelationshipUpdate
+	(*structpb.Struct)(nil),           // 7: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),     // 8: google.protobuf.Timestamp
 }
 var file_gatehouse_v1_common_proto_depIdxs = []int32{
-	1, // 0: gatehouse.v1.SubjectRef.object:type_name -> gatehouse.v1.ObjectRef
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: gatehouse.v1.SubjectRef.object:type_name -> gatehouse.v1.ObjectRef
+	2, // 1: gatehouse.v1.Relationship.resource:type_name -> gatehouse.v1.ObjectRef
+	3, // 2: gatehouse.v1.Relationship.subject:type_name -> gatehouse.v1.SubjectRef
+	7, // 3: gatehouse.v1.Relationship.optional_caveat_context:type_name -> google.protobuf.Struct
+	8, // 4: gatehouse.v1.Relationship.optional_expires_at:type_name -> google.protobuf.Timestamp
+	1, // 5: gatehouse.v1.RelationshipUpdate.operation:type_name -> gatehouse.v1.RelationshipUpdate.Operation
+	5, // 6: gatehouse.v1.RelationshipUpdate.relationship:type_name -> gatehouse.v1.Relationship
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_common_proto_init() }
@@ -388,8 +621,8 @@ func file_gatehouse_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_common_proto_rawDesc), len(file_gatehouse_v1_common_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   3,
+			NumEnums:      2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

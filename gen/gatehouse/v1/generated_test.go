@@ -141,6 +141,19 @@ func TestMessages_Fields(t *testing.T) {
 		"gatehouse.v1.WriteAttributesRequest": {
 			{name: "updates", number: 1, kind: msg, list: true, typ: "gatehouse.v1.AttributeUpdate"},
 			{name: "preconditions", number: 2, kind: msg, list: true, typ: "gatehouse.v1.AttributePrecondition"},
+			{name: "relationship_updates", number: 3, kind: msg, list: true, typ: "gatehouse.v1.RelationshipUpdate"},
+		},
+		"gatehouse.v1.Relationship": {
+			{name: "resource", number: 1, kind: msg, typ: objRef},
+			{name: "relation", number: 2, kind: str},
+			{name: "subject", number: 3, kind: msg, typ: subjRef},
+			{name: "optional_caveat_name", number: 4, kind: str},
+			{name: "optional_caveat_context", number: 5, kind: msg, typ: strct},
+			{name: "optional_expires_at", number: 6, kind: msg, typ: "google.protobuf.Timestamp"},
+		},
+		"gatehouse.v1.RelationshipUpdate": {
+			{name: "operation", number: 1, kind: enum, typ: "gatehouse.v1.RelationshipUpdate.Operation"},
+			{name: "relationship", number: 2, kind: msg, typ: "gatehouse.v1.Relationship"},
 		},
 		"gatehouse.v1.WriteAttributesResponse": {
 			{name: "written_at", number: 1, kind: str},
@@ -294,6 +307,9 @@ func TestEnums_Values(t *testing.T) {
 		},
 		"gatehouse.v1.AttributeUpdate.Operation": {
 			"OPERATION_UNSPECIFIED", "OPERATION_SET", "OPERATION_MERGE", "OPERATION_DELETE",
+		},
+		"gatehouse.v1.RelationshipUpdate.Operation": {
+			"OPERATION_UNSPECIFIED", "OPERATION_CREATE", "OPERATION_TOUCH", "OPERATION_DELETE",
 		},
 		"gatehouse.v1.AttributePrecondition.Condition": {
 			"CONDITION_UNSPECIFIED", "CONDITION_MUST_EXIST", "CONDITION_MUST_NOT_EXIST", "CONDITION_MUST_MATCH",
