@@ -17,6 +17,7 @@ func BenchmarkEval(b *testing.B) {
 		{name: "in_cidr", expr: "ip.in_cidr('10.0.0.0/8')", params: p("ip", typ("ipaddress")), req: ctx{"ip": "10.1.2.3"}, want: True},
 		{name: "timestamp", expr: "now < expires", params: []Param{{"now", typ("timestamp")}, {"expires", typ("timestamp")}}, rel: ctx{"expires": "2030-01-01T00:00:00Z"}, req: ctx{"now": "2026-01-01T00:00:00Z"}, want: True},
 		{name: "reserved map", expr: "caller.team == resource.team", params: []Param{{"caller", typ("map", typ("any"))}, {"resource", typ("map", typ("any"))}}, bind: &Bindings{Caller: ctx{"team": "a"}, Resource: ctx{"team": "a"}}, want: True},
+		{name: "same tenant guarded", expr: "has(caller.tenant) && has(resource.tenant) && caller.tenant == resource.tenant", params: []Param{{"caller", typ("map", typ("any"))}, {"resource", typ("map", typ("any"))}}, bind: &Bindings{Caller: ctx{"tenant": "a", "sub": "u"}, Resource: ctx{"tenant": "a", "classification": "internal"}}, want: True},
 		{name: "conditional", expr: "a == 1 && b == 2", params: []Param{{"a", typ("int")}, {"b", typ("int")}}, rel: ctx{"a": 1.0}, want: Conditional},
 		{name: "list exists", expr: "l.exists(x, x == 'z')", params: p("l", typ("list", typ("string"))), req: ctx{"l": []any{"a", "b", "c", "z"}}, want: True},
 	}

@@ -71,7 +71,8 @@ type Caveat struct {
 	expr   string
 	params []Param
 
-	prg      cel.Program
+	prg      cel.Program // partial evaluation: some parameters unknown
+	full     cel.Program // every parameter bound; skips unknown tracking
 	convert  []converter
 	reserved []int // per parameter: reservedIndex of its name
 	patterns []*interpreter.AttributePattern
@@ -153,11 +154,16 @@ func (cc *Compiler) Compile(name, expr string, params []Param) (*Caveat, error) 
 	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) {
 		return fail(0, 0, "caveat expression must result in a boolean value: found `%s`", out.String())
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.CustomDecoratorV2(meterLoops(loopWeights(ast))))
+	weights := loopWeights(ast)
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptPartialEval), cel.CustomDecoratorV2(meterLoops(weights)))
 	if err != nil {
 		return fail(0, 0, "plan expression: %v", err)
 	}
-	c.prg = prg
+	full, err := env.Program(ast, cel.CustomDecoratorV2(meterLoops(weights)))
+	if err != nil {
+		return fail(0, 0, "plan expression: %v", err)
+	}
+	c.prg, c.full = prg, full
 	n := len(params)
 	c.acts.New = func() any {
 		return &activation{c: c, vals: make([]any, n), set: make([]bool, n)}
@@ -243,7 +249,11 @@ func (c *Caveat) Eval(relContext, reqContext map[string]any, b *Bindings) (Resul
 		a.vals[i], a.set[i] = cv, true
 	}
 
-	out, _, err := c.prg.Eval(a)
+	prg := c.full
+	if len(a.unknowns) > 0 {
+		prg = c.prg
+	}
+	out, _, err := prg.Eval(a)
 	if err != nil {
 		if cancelled, ok := errors.AsType[interpreter.EvalCancelledError](err); ok && cancelled.Cause == interpreter.CostLimitExceeded {
 			err = fmt.Errorf("%w: %w", ErrCostLimit, err)

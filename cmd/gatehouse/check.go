@@ -27,11 +27,15 @@ prints how the decision was reached.
 Exit status: 0 allowed, 1 denied, 2 conditional or error.`, func(n int) bool { return n == 2 || n == 3 })
 	contextJSON := c.fs.String("context", "", "caveat context as a JSON object")
 	consistency := c.fs.String("consistency", "full", "full (see every write) or minimize (may answer from a recent snapshot)")
-	token := c.fs.String("subject-token", env.getenv("GATEHOUSE_SUBJECT_TOKEN"), "JWT of the end user or workload (env GATEHOUSE_SUBJECT_TOKEN)")
+	// The token's default is resolved after parsing so that -h never prints it.
+	token := c.fs.String("subject-token", "", "JWT of the end user or workload (default $GATEHOUSE_SUBJECT_TOKEN)")
 	explain := c.fs.Bool("explain", false, "print the relationships and caveats that decided")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
+	}
+	if *token == "" {
+		*token = env.getenv("GATEHOUSE_SUBJECT_TOKEN")
 	}
 	res, err := tuple.ParseObject(pos[0])
 	if err != nil {

@@ -1,0 +1,77 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/graph"
+	"github.com/gatehouse-dev/gatehouse/schema"
+	"github.com/gatehouse-dev/gatehouse/tuple"
+)
+
+// BenchmarkCheckAttributes compares a check through a caveat that reads the
+// caller's claims and the resource's stored attributes (same_tenant) with the
+// same check on an uncaveated relationship, on 10,000 documents in 100
+// tenants. It reports caveated/plain as the ratio of their ns/op.
+func BenchmarkCheckAttributes(b *testing.B) {
+	const docs = 10000
+	sch := schema.MustCompile(`
+caveat same_tenant(caller map<any>, resource map<any>) {
+	has(caller.tenant) && has(resource.tenant) && caller.tenant == resource.tenant
+}
+
+definition user {}
+
+definition document {
+	relation viewer: user | user with same_tenant
+	permission view = viewer
+}`)
+	ix := graph.NewIndex()
+	var rels []tuple.Relationship
+	var attrs []graph.ObjectAttributes
+	for i := range docs {
+		rels = append(rels, tuple.MustParse(fmt.Sprintf("document:plain%d#viewer@user:u%d", i, i%500)))
+		rels = append(rels, tuple.MustParse(fmt.Sprintf("document:tagged%d#viewer@user:u%d[same_tenant]", i, i%500)))
+		attrs = append(attrs, graph.ObjectAttributes{Object: tuple.Object{Type: "document", ID: fmt.Sprintf("tagged%d", i)},
+			Values: map[string]any{"tenant": fmt.Sprintf("t%d", i%100), "classification": "internal"}})
+	}
+	if err := ix.Load(1, rels); err != nil {
+		b.Fatal(err)
+	}
+	if err := ix.LoadAttributes(1, attrs); err != nil {
+		b.Fatal(err)
+	}
+	snap, err := ix.Snapshot(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	run := func(b *testing.B, prefix string, want graph.Permissionship) float64 {
+		reqs := make([]graph.CheckRequest, 1024)
+		for i := range reqs {
+			d := (i * 37) % docs
+			reqs[i] = graph.CheckRequest{Resource: tuple.Object{Type: "document", ID: fmt.Sprintf("%s%d", prefix, d)}, Permission: "view",
+				Subject: tuple.Subject{Type: "user", ID: fmt.Sprintf("u%d", d%500)},
+				Context: graph.Context{Caller: map[string]any{"sub": "u", "tenant": fmt.Sprintf("t%d", d%100)}}}
+			if r, err := snap.Check(ctx, sch, reqs[i]); err != nil || r.Permissionship != want {
+				b.Fatalf("%v: %v, %v; want %v", reqs[i], r, err, want)
+			}
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := snap.Check(ctx, sch, reqs[i%len(reqs)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	}
+	var plain float64
+	b.Run("plain", func(b *testing.B) { plain = run(b, "plain", graph.HasPermission) })
+	b.Run("caveated", func(b *testing.B) {
+		ns := run(b, "tagged", graph.HasPermission)
+		if plain > 0 {
+			b.ReportMetric(ns/plain, "caveated/plain")
+		}
+	})
+}
