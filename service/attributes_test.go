@@ -10,6 +10,8 @@ import (
 
 	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	gatehousev1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1"
@@ -246,4 +248,46 @@ func h2cClient() *http.Client {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
 	return &http.Client{Transport: &http.Transport{Protocols: p}}
+}
+
+// TestAttributes_UnguardedMissingKey: a caveat selecting an attribute the
+// object lacks fails the check with a caveat evaluation error; it is never
+// allowed.
+func TestAttributes_UnguardedMissingKey(t *testing.T) {
+	addr := startServer(t, service.Key{Secret: "k", Scopes: service.ScopeAll})
+	ctx := context.Background()
+	c := client(t, addr, "k")
+	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: `
+caveat tenant_is(resource map<any>, tenant string) {
+	resource.tenant == tenant
+}
+
+definition user {}
+
+definition document {
+	relation viewer: user with tenant_is
+	permission view = viewer
+}`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{{
+		Operation: v1.RelationshipUpdate_OPERATION_TOUCH,
+		Relationship: &v1.Relationship{Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: "untagged"}, Relation: "viewer",
+			Subject:        &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
+			OptionalCaveat: &v1.ContextualizedCaveat{CaveatName: "tenant_is"}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.CheckPermission(ctx, &v1.CheckPermissionRequest{
+		Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+		Resource:    &v1.ObjectReference{ObjectType: "document", ObjectId: "untagged"}, Permission: "view",
+		Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
+		Context: mustStruct(t, map[string]any{"tenant": "acme"}),
+	})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "no such key: tenant") {
+		t.Fatalf("unguarded missing attribute: %v, %v; want InvalidArgument naming the key", res, err)
+	}
+	if st, _ := status.FromError(err); !strings.Contains(fmt.Sprint(st.Details()), "ERROR_REASON_CAVEAT_EVALUATION_ERROR") {
+		t.Fatalf("details = %v, want the caveat evaluation reason", st.Details())
+	}
 }
