@@ -53,6 +53,11 @@ func (a authorizeService) Authorize(ctx context.Context, req *connect.Request[ga
 		if subj, err = tuple.ParseSubject(sub); err != nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("subject %q is not a valid subject", sub))
 		}
+		if id != nil {
+			if err := matchTokenSubject(id, subj); err != nil {
+				return nil, err
+			}
+		}
 	case id != nil:
 		subj = tuple.Subject{Type: id.SubjectType, ID: id.Subject}
 	default:

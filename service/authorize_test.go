@@ -179,6 +179,21 @@ func TestAuthorize_SubjectTokens(t *testing.T) {
 			}
 		})
 	}
+	t.Run("refused/token of another subject", func(t *testing.T) {
+		// Bob's token may not lend its claims to a check of alice (or of a group).
+		for _, subj := range []*gatehousev1.SubjectRef{{Object: objRef("user:alice")}, {Object: objRef("team:eng"), OptionalRelation: "member"}} {
+			_, err := ac.Authorize(ctx, connect.NewRequest(&gatehousev1.AuthorizeRequest{Resource: objRef("document:acme-plan"), Permission: "view",
+				Subject: subj, SubjectToken: issuer.Token("bob", map[string]any{"tenant": "acme"}), Consistency: fresh}))
+			if connect.CodeOf(err) != connect.CodeInvalidArgument || errorReason(err) != "SUBJECT_TOKEN_MISMATCH" {
+				t.Fatalf("%v with bob's token: %v, want InvalidArgument SUBJECT_TOKEN_MISMATCH", subj, err)
+			}
+		}
+		// The token's own subject, named explicitly, is fine.
+		if _, err := ac.Authorize(ctx, connect.NewRequest(&gatehousev1.AuthorizeRequest{Resource: objRef("document:acme-plan"), Permission: "view",
+			Subject: &gatehousev1.SubjectRef{Object: objRef("user:alice")}, SubjectToken: alice, Consistency: fresh})); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("refused/no subject at all", func(t *testing.T) {
 		_, err := ac.Authorize(ctx, connect.NewRequest(&gatehousev1.AuthorizeRequest{Resource: objRef("document:acme-plan"), Permission: "view"}))
 		if connect.CodeOf(err) != connect.CodeInvalidArgument {
@@ -205,6 +220,19 @@ func TestAuthorize_SubjectTokens(t *testing.T) {
 		}
 		if _, err := check(issuer.Forged("alice", nil), "acme-plan"); status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("forged token: %v, want Unauthenticated", err)
+		}
+		if _, err := check(issuer.Token("carol", map[string]any{"tenant": "acme"}), "acme-plan"); status.Code(err) != codes.InvalidArgument ||
+			!strings.Contains(err.Error(), "subject token") {
+			t.Fatalf("check of alice with carol's token: %v, want InvalidArgument", err)
+		}
+		// Bulk: every item's subject must be the token's.
+		mctx := metadata.AppendToOutgoingContext(ctx, strings.ToLower(service.SubjectTokenHeader), alice)
+		item := func(user string) *v1.CheckBulkPermissionsRequestItem {
+			return &v1.CheckBulkPermissionsRequestItem{Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: "acme-plan"}, Permission: "view",
+				Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: user}}}
+		}
+		if _, err := c.CheckBulkPermissions(mctx, &v1.CheckBulkPermissionsRequest{Items: []*v1.CheckBulkPermissionsRequestItem{item("alice"), item("bob")}}); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("bulk check naming bob with alice's token: %v, want InvalidArgument", err)
 		}
 		// Without a token the caveat lacks `caller`: SpiceDB's conditional answer.
 		res, err := c.CheckPermission(ctx, &v1.CheckPermissionRequest{

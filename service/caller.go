@@ -3,13 +3,16 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"connectrpc.com/connect"
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/tuple"
 )
 
 // SubjectTokenHeader carries the token of the end user or workload a calling
@@ -53,12 +56,36 @@ func (s *Server) caller(ctx context.Context, h http.Header, field string) (*iden
 }
 
 // claims returns the claims of a request's subject token, nil without one.
-func (s *Server) claims(ctx context.Context, h http.Header) (map[string]any, error) {
+// The token speaks for its own subject only: every subject the request asks
+// about must be the token's (a check of someone else under the caller's
+// claims would let one user's tenant or clearance unlock another's access).
+func (s *Server) claims(ctx context.Context, h http.Header, subjects ...*v1.SubjectReference) (map[string]any, error) {
 	id, err := s.caller(ctx, h, "")
 	if err != nil || id == nil {
 		return nil, err
 	}
+	for _, sub := range subjects {
+		if err := matchTokenSubject(id, subject(sub)); err != nil {
+			return nil, err
+		}
+	}
 	return id.Claims, nil
+}
+
+// matchTokenSubject refuses a subject that is not the verified token's.
+func matchTokenSubject(id *identity.Identity, sub tuple.Subject) error {
+	if sub.Relation == tuple.Ellipsis {
+		sub.Relation = ""
+	}
+	if sub.Type == id.SubjectType && sub.ID == id.Subject && sub.Relation == "" {
+		return nil
+	}
+	ce := connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("subject %s is not the subject token's %s:%s; a subject token speaks only for its own subject",
+		sub.String(), id.SubjectType, id.Subject))
+	if d, err := connect.NewErrorDetail(&errdetails.ErrorInfo{Reason: "SUBJECT_TOKEN_MISMATCH", Domain: "gatehouse.dev"}); err == nil {
+		ce.AddDetail(d)
+	}
+	return ce
 }
 
 // tokenError is Unauthenticated with the refusal's reason as ErrorInfo

@@ -33,7 +33,7 @@ func (s *Server) registerPermissions(mux *http.ServeMux, opts []connect.HandlerO
 
 func (s *Server) checkPermission(ctx context.Context, req *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error) {
 	m := req.Msg
-	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetContext(), m.GetConsistency())
+	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetSubject(), m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,11 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 		return nil, withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_TOO_MANY_CHECKS_IN_REQUEST,
 			fmt.Errorf("check request count of %d is greater than the maximum allowed of %d", len(m.GetItems()), MaxChecksPerBulk), nil)
 	}
-	claims, err := s.claims(ctx, req.Header())
+	subjects := make([]*v1.SubjectReference, len(m.GetItems()))
+	for i, it := range m.GetItems() {
+		subjects[i] = it.GetSubject()
+	}
+	claims, err := s.claims(ctx, req.Header(), subjects...)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +103,7 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 
 func (s *Server) lookupResources(ctx context.Context, req *connect.Request[v1.LookupResourcesRequest], stream *connect.ServerStream[v1.LookupResourcesResponse]) error {
 	m := req.Msg
-	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetContext(), m.GetConsistency())
+	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetSubject(), m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return err
 	}
@@ -132,7 +136,7 @@ func (s *Server) lookupResources(ctx context.Context, req *connect.Request[v1.Lo
 
 func (s *Server) lookupSubjects(ctx context.Context, req *connect.Request[v1.LookupSubjectsRequest], stream *connect.ServerStream[v1.LookupSubjectsResponse]) error {
 	m := req.Msg
-	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, m.GetContext(), m.GetConsistency())
+	sch, gctx, snap, err := s.prepareRead(ctx, req.Header(), m, nil, m.GetContext(), m.GetConsistency())
 	if err != nil {
 		return err
 	}
@@ -388,7 +392,7 @@ func statusOf(err error) *status.Status {
 
 // prepareRead does what every read starts with: validate the message, take
 // the schema, convert the caveat context and pick the snapshot.
-func (s *Server) prepareRead(ctx context.Context, h http.Header, m interface{ Validate() error }, reqCtx *structpb.Struct, c *v1.Consistency) (*schema.Schema, graph.Context, *graph.Snapshot, error) {
+func (s *Server) prepareRead(ctx context.Context, h http.Header, m interface{ Validate() error }, subj *v1.SubjectReference, reqCtx *structpb.Struct, c *v1.Consistency) (*schema.Schema, graph.Context, *graph.Snapshot, error) {
 	if err := validated(m); err != nil {
 		return nil, graph.Context{}, nil, err
 	}
@@ -396,7 +400,11 @@ func (s *Server) prepareRead(ctx context.Context, h http.Header, m interface{ Va
 	if err != nil {
 		return nil, graph.Context{}, nil, err
 	}
-	claims, err := s.claims(ctx, h)
+	var subjects []*v1.SubjectReference
+	if subj != nil {
+		subjects = append(subjects, subj)
+	}
+	claims, err := s.claims(ctx, h, subjects...)
 	if err != nil {
 		return nil, graph.Context{}, nil, err
 	}
