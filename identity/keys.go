@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,9 @@ type keySource struct {
 	keys atomic.Pointer[[]jose.JSONWebKey]
 	// failing is set while the latest refresh attempt failed.
 	failing atomic.Bool
+	// changed is called after a refresh installs keys that differ from the
+	// previous ones (the verifier then forgets tokens it verified).
+	changed func()
 
 	mu         sync.Mutex // serializes refreshes and guards the fields below
 	lastDemand time.Time
@@ -104,7 +109,10 @@ func (s *keySource) reload(ctx context.Context, force bool) error {
 	if err == nil {
 		var keys []jose.JSONWebKey
 		if keys, err = parseJWKS(data); err == nil {
-			s.keys.Store(&keys)
+			old := s.keys.Swap(&keys)
+			if old != nil && s.changed != nil && fingerprint(*old) != fingerprint(keys) {
+				s.changed()
+			}
 		}
 	}
 	s.failing.Store(err != nil)
@@ -241,4 +249,20 @@ func fits(key jose.JSONWebKey, alg jose.SignatureAlgorithm) bool {
 		return keyFamily(key.Key) == string(alg)
 	}
 	return false
+}
+
+// fingerprint identifies a key set by its keys' IDs and SHA-256 thumbprints.
+func fingerprint(keys []jose.JSONWebKey) string {
+	var b strings.Builder
+	for _, k := range keys {
+		tp, err := k.Thumbprint(crypto.SHA256)
+		if err != nil {
+			tp = []byte("?")
+		}
+		b.WriteString(k.KeyID)
+		b.WriteByte(0)
+		b.Write(tp)
+		b.WriteByte(0)
+	}
+	return b.String()
 }

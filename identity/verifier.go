@@ -21,7 +21,8 @@ const MaxTokenBytes = 16 << 10
 // maxShownIssuer is the longest "iss" value an unknown-issuer error repeats.
 const maxShownIssuer = 128
 
-// Identity is the verified caller behind a token.
+// Identity is the verified caller behind a token. Verify may return the same
+// Identity for the same token again (see WithCache): it must not be modified.
 type Identity struct {
 	// Issuer is the Name of the configured Issuer that signed the token.
 	Issuer string
@@ -68,6 +69,7 @@ type Verifier struct {
 	leeway  time.Duration
 
 	byURL map[string]*keySource // keyed by Issuer.URL, the "iss" value
+	cache *tokenCache           // nil when off
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -85,6 +87,7 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 		now:     time.Now,
 		leeway:  30 * time.Second,
 		byURL:   make(map[string]*keySource, len(issuers)),
+		cache:   newTokenCache(10000, time.Minute),
 	}
 	for _, o := range opts {
 		o(v)
@@ -113,7 +116,7 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 			return nil, fmt.Errorf("identity: issuers %q and %q have the same URL %q", other.issuer.Name, iss.Name, iss.URL)
 		}
 		names[iss.Name] = true
-		src := &keySource{issuer: iss, client: v.client, now: v.now, log: v.log}
+		src := &keySource{issuer: iss, client: v.client, now: v.now, log: v.log, changed: v.cache.clear}
 		if err := src.load(ctx); err != nil {
 			return nil, fmt.Errorf("identity: issuer %q: load JWKS: %w", iss.Name, err)
 		}
@@ -154,6 +157,9 @@ func (v *Verifier) refreshLoop(ctx context.Context) {
 // Verify checks a compact JWS token and returns its verified identity, or an
 // *Error saying why the token is refused.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) {
+	if id, ok := v.cache.get(token, v.now()); ok {
+		return id, nil
+	}
 	if len(token) > MaxTokenBytes {
 		return nil, refuse(ReasonMalformed, "token is larger than %d bytes", MaxTokenBytes)
 	}
@@ -189,12 +195,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 	if rerr := v.validate(src.issuer, claims); rerr != nil {
 		return nil, rerr
 	}
-	return &Identity{
+	id := &Identity{
 		Issuer:      src.issuer.Name,
 		Subject:     claims.Subject,
 		SubjectType: src.issuer.SubjectType,
 		Claims:      all,
-	}, nil
+	}
+	v.cache.put(token, id, claims.Expiry.Time(), v.now())
+	return id, nil
 }
 
 // verify finds the issuer's keys that fit the token's header and returns the
