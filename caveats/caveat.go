@@ -74,7 +74,8 @@ type Caveat struct {
 	prg      cel.Program // partial evaluation: some parameters unknown
 	full     cel.Program // every parameter bound; skips unknown tracking
 	convert  []converter
-	reserved []int // per parameter: reservedIndex of its name
+	reserved []int    // per parameter: reservedIndex of its name
+	ctxNames []string // names of the parameters that are not reserved
 	patterns []*interpreter.AttributePattern
 	lookup   map[string]int // parameter index by name, for many parameters
 	acts     sync.Pool      // *activation
@@ -128,6 +129,9 @@ func (cc *Compiler) Compile(name, expr string, params []Param) (*Caveat, error) 
 		c.params[i] = Param{Name: p.Name, Type: cloneTypeRef(p.Type)}
 		c.convert[i] = t.convert
 		c.reserved[i] = reservedIndex(p.Name)
+		if c.reserved[i] < 0 {
+			c.ctxNames = append(c.ctxNames, p.Name)
+		}
 		c.patterns[i] = cel.AttributePattern(p.Name)
 		vars = append(vars, cel.Variable(p.Name, t.cel))
 	}
@@ -195,6 +199,11 @@ func (c *Caveat) Params() []Param {
 }
 
 // index returns the position of the named parameter, or -1.
+// ContextParams names the parameters that take their values from a
+// relationship or request context (all but the reserved ones). The slice is
+// shared: callers must not modify it.
+func (c *Caveat) ContextParams() []string { return c.ctxNames }
+
 // Declares reports whether the caveat has a parameter with this name.
 func (c *Caveat) Declares(name string) bool { return c.index(name) >= 0 }
 

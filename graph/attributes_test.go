@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,4 +207,73 @@ func TestAttributes_LookupResources(t *testing.T) {
 	if want := "d00 d03 d06 d09 d12 d15 d18"; strings.Join(ids, " ") != want {
 		t.Fatalf("LookupResources for a globex caller = %v, want %s", ids, want)
 	}
+}
+
+// TestAttributes_ConcurrentCachedCaveats runs caveated checks from several
+// goroutines while attributes change, so the caveat cache is read and filled
+// concurrently (run with -race); every answer must match the attributes of
+// the snapshot it was asked at.
+func TestAttributes_ConcurrentCachedCaveats(t *testing.T) {
+	sch := schema.MustCompile(tenantSchema)
+	ix := graph.NewIndex(graph.WithCaveatCache(64)) // small: evictions happen too
+	const docs = 50
+	var rs []string
+	for i := range docs {
+		rs = append(rs, fmt.Sprintf("document:d%d#viewer@user:alice[same_tenant]", i))
+	}
+	if err := ix.Load(1, rels(t, rs...)); err != nil {
+		t.Fatal(err)
+	}
+	tenantAt := func(rev graph.Revision, doc int) string { return fmt.Sprintf("t%d", (int(rev)+doc)%3) }
+	apply := func(rev graph.Revision) {
+		var as []graph.ObjectAttributes
+		for d := range docs {
+			as = append(as, attrs(fmt.Sprintf("document:d%d", d), map[string]any{"tenant": tenantAt(rev, d)}))
+		}
+		if err := ix.Apply(rev, nil, as...); err != nil {
+			t.Error(err)
+		}
+	}
+	apply(2)
+	callers := []map[string]any{{"tenant": "t0"}, {"tenant": "t1"}, {"tenant": "t2"}}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				snap, err := ix.Snapshot(0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				d, c := (i*7+w)%docs, callers[(i+w)%3]
+				got, err := checkWith(t, snap, sch, fmt.Sprintf("document:d%d", d), "user:alice", c, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				want := graph.NoPermission
+				if tenantAt(snap.Revision(), d) == c["tenant"] {
+					want = graph.HasPermission
+				}
+				if got.Permissionship != want {
+					t.Errorf("d%d at %d for %v: %v, want %v", d, snap.Revision(), c, got.Permissionship, want)
+					return
+				}
+			}
+		}()
+	}
+	for rev := graph.Revision(3); rev < 40; rev++ {
+		time.Sleep(time.Millisecond)
+		apply(rev)
+	}
+	close(done)
+	wg.Wait()
 }

@@ -322,24 +322,41 @@ func (ev *evaluator) caveat(e *edge) (result, error) {
 	if !ok {
 		return no, &CaveatError{Caveat: x.caveat, Err: errors.New("caveat is not defined in the schema")}
 	}
-	b := caveats.Bindings{Caller: ev.caller}
+	b := caveats.Bindings{}
+	if c.Declares(caveats.ParamCaller) {
+		b.Caller = ev.caller
+	}
 	if c.Declares(caveats.ParamResource) {
 		b.Resource = ev.s.attributes(e.res)
 	}
 	if c.Declares(caveats.ParamSubject) {
 		b.Subject = ev.s.attributes(e.subj)
 	}
+	cache := ev.ix.cavCache
+	var key caveatKey
+	if cache != nil && cacheable(c, x.context) {
+		key = caveatKey{caveat: c, context: mapAddr(x.context), res: mapAddr(b.Resource), subj: mapAddr(b.Subject), caller: mapAddr(b.Caller)}
+		if r, ok := cache.get(key); ok {
+			return r, nil
+		}
+	} else {
+		cache = nil
+	}
 	r, err := c.Eval(x.context, ev.values, &b)
 	if err != nil {
 		return no, &CaveatError{Caveat: x.caveat, Err: err}
 	}
+	res := no
 	switch r.Outcome {
 	case caveats.True:
-		return yes, nil
+		res = yes
 	case caveats.Conditional:
-		return result{kind: rCond, missing: r.Missing}, nil
+		res = result{kind: rCond, missing: r.Missing}
 	}
-	return no, nil
+	if cache != nil {
+		cache.put(key, res, [4]map[string]any{x.context, b.Resource, b.Subject, b.Caller})
+	}
+	return res, nil
 }
 
 // check evaluates relation or permission rel of object o for the evaluator's subject.

@@ -198,6 +198,8 @@ type Index struct {
 	// empty map bound for objects without attributes (never modified).
 	attrs   map[uint32]*attrVersion
 	noAttrs map[string]any
+	// cavCache remembers caveat results; nil when off.
+	cavCache *caveatCache
 
 	head    Revision
 	oldest  Revision // oldest revision still readable
@@ -211,7 +213,7 @@ type revTime struct {
 }
 
 // NewIndex returns an empty index at revision 0.
-func NewIndex() *Index {
+func NewIndex(opts ...IndexOption) *Index {
 	ix := &Index{
 		types:   map[string]uint16{},
 		rels:    map[string]uint16{"": 0},
@@ -221,6 +223,10 @@ func NewIndex() *Index {
 		noAttrs: map[string]any{},
 	}
 	ix.relNames = []string{""}
+	ix.cavCache = newCaveatCache(DefaultCaveatCacheSize)
+	for _, o := range opts {
+		o(ix)
+	}
 	return ix
 }
 
