@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gatehouse-dev/gatehouse/graph"
+	"github.com/gatehouse-dev/gatehouse/store"
 	"github.com/gatehouse-dev/gatehouse/store/memory"
 )
 
@@ -54,11 +56,18 @@ func BenchmarkWire(b *testing.B) {
 // and returns an authzed-go client for it. With noop, CheckPermission is
 // answered by a handler that does no work.
 func startWireServer(b *testing.B, noop bool) *authzed.Client {
+	return startWireServerWith(b, Config{}, benchSchema, nil, noop)
+}
+
+// startWireServerWith is startWireServer with a configuration (store and keys
+// are provided), a schema, and seed writing more data straight to the store.
+func startWireServerWith(b *testing.B, cfg Config, schemaText string, seed func(store.Store), noop bool) *authzed.Client {
 	b.Helper()
 	ctx := context.Background()
 	st := memory.New()
 	b.Cleanup(func() { st.Close() })
-	srv, err := New(ctx, Config{Store: st, Keys: []Key{{Secret: "k", Scopes: ScopeAll}}})
+	cfg.Store, cfg.Keys = st, []Key{{Secret: "k", Scopes: ScopeAll}}
+	srv, err := New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +100,7 @@ func startWireServer(b *testing.B, noop bool) *authzed.Client {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: benchSchema}); err != nil {
+	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: schemaText}); err != nil {
 		b.Fatal(err)
 	}
 	w, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{{
@@ -104,11 +113,19 @@ func startWireServer(b *testing.B, noop bool) *authzed.Client {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Wait for the index, so the measured checks never block on consistency.
 	rev, err := srv.parseToken(w.WrittenAt)
 	if err != nil {
 		b.Fatal(err)
 	}
+	if seed != nil {
+		seed(st)
+		head, err := st.HeadRevision(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rev = graph.Revision(head)
+	}
+	// Wait for the index, so the measured checks never block on consistency.
 	if err := srv.waitFor(ctx, rev); err != nil {
 		b.Fatal(err)
 	}
@@ -118,12 +135,16 @@ func startWireServer(b *testing.B, noop bool) *authzed.Client {
 // runWire runs CheckPermission from wireCallers goroutines, reports
 // throughput and p50/p99 latency, and returns the throughput in RPC/s.
 func runWire(b *testing.B, c *authzed.Client) float64 {
+	return runWireCheck(b, c, context.Background(), "d")
+}
+
+// runWireCheck is runWire checking document doc with the metadata in ctx.
+func runWireCheck(b *testing.B, c *authzed.Client, ctx context.Context, doc string) float64 {
 	req := &v1.CheckPermissionRequest{
-		Resource:   &v1.ObjectReference{ObjectType: "document", ObjectId: "d"},
+		Resource:   &v1.ObjectReference{ObjectType: "document", ObjectId: doc},
 		Permission: "view",
 		Subject:    &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
 	}
-	ctx := context.Background()
 	// Warm the connection and the handler before timing.
 	for range 100 {
 		if _, err := c.CheckPermission(ctx, req); err != nil {
