@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Config is what one loadtest run is configured with.
+type Config struct {
+	Scenario    string
+	Duration    time.Duration
+	Concurrency int
+	Conns       int
+	Rounds      int
+	Warmup      time.Duration
+	Rels        int
+	Seed        int64
+	Verify      int
+	Out         string
+	List        bool
+	// Args are the command-line arguments as given, for the record.
+	Args []string
+}
+
+// Flags is a Config as recorded in the JSON results, durations as Go
+// duration strings ("20s").
+type Flags struct {
+	Args        []string `json:"args"`
+	Scenario    string   `json:"scenario"`
+	Duration    string   `json:"duration"`
+	Concurrency int      `json:"concurrency"`
+	Conns       int      `json:"connections"`
+	Rounds      int      `json:"rounds"`
+	Warmup      string   `json:"warmup"`
+	Rels        int      `json:"relationships,omitempty"`
+	Seed        int64    `json:"seed"`
+	Verify      int      `json:"verify_sample"`
+}
+
+func (c Config) flags() Flags {
+	return Flags{c.Args, c.Scenario, c.Duration.String(), c.Concurrency, c.Conns, c.Rounds, c.Warmup.String(), c.Rels, c.Seed, c.Verify}
+}
+
+// UsageError is a bad flag or argument: the process exits with status 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// parseFlags reads args into a Config and checks it against the known
+// scenario names.
+func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config, error) {
+	c := Config{Args: args}
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Scenario, "scenario", "", "scenario to run (see --list)")
+	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time for all systems together, split into rounds")
+	fs.IntVar(&c.Concurrency, "concurrency", 16, "concurrent callers per system")
+	fs.IntVar(&c.Conns, "conns", 1, "gRPC connections per system, shared round-robin by the callers")
+	fs.IntVar(&c.Rounds, "rounds", 4, "timed rounds per system; systems alternate ABBA so drift hits both alike")
+	fs.DurationVar(&c.Warmup, "warmup", time.Second, "untimed warm-up per system before the first round")
+	fs.IntVar(&c.Rels, "rels", 0, "relationship count for scenarios that scale (0 = the scenario's default)")
+	fs.Int64Var(&c.Seed, "seed", 1, "seed for data generation and query order")
+	fs.IntVar(&c.Verify, "verify", 200, "queries checked for identical answers before timing")
+	fs.StringVar(&c.Out, "out", "", "write results as JSON to this file")
+	fs.BoolVar(&c.List, "list", false, "list scenarios and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, &UsageError{Msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return c, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if c.List {
+		return c, nil
+	}
+	return c, c.validate(scenarioNames)
+}
+
+func (c Config) validate(scenarioNames []string) error {
+	switch {
+	case c.Scenario == "":
+		return usagef("--scenario is required; valid scenarios: %s", strings.Join(scenarioNames, ", "))
+	case !contains(scenarioNames, c.Scenario):
+		return usagef("unknown scenario %q; valid scenarios: %s", c.Scenario, strings.Join(scenarioNames, ", "))
+	case c.Duration <= 0:
+		return usagef("--duration must be positive")
+	case c.Concurrency < 1:
+		return usagef("--concurrency must be at least 1")
+	case c.Conns < 1 || c.Conns > c.Concurrency:
+		return usagef("--conns must be between 1 and --concurrency")
+	case c.Rounds < 1:
+		return usagef("--rounds must be at least 1")
+	case c.Duration/time.Duration(2*c.Rounds) < 100*time.Millisecond:
+		return usagef("--duration %v is too short for %d rounds per system (each round would be under 100ms)", c.Duration, c.Rounds)
+	case c.Warmup < 0:
+		return usagef("--warmup must not be negative")
+	case c.Rels < 0:
+		return usagef("--rels must not be negative")
+	case c.Verify < 1:
+		return usagef("--verify must be at least 1")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlags_Validation(t *testing.T) {
+	names := []string{"DeepArrow", "WideArrow"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // substring; empty means success
+	}{
+		{"ok", []string{"--scenario", "DeepArrow", "--duration", "8s"}, ""},
+		{"list needs no scenario", []string{"--list"}, ""},
+		{"missing scenario", []string{}, "--scenario is required; valid scenarios: DeepArrow, WideArrow"},
+		{"unknown scenario", []string{"--scenario", "Nope"}, `unknown scenario "Nope"; valid scenarios: DeepArrow, WideArrow`},
+		{"zero duration", []string{"--scenario", "DeepArrow", "--duration", "0s"}, "--duration must be positive"},
+		{"zero concurrency", []string{"--scenario", "DeepArrow", "--concurrency", "0"}, "--concurrency must be at least 1"},
+		{"more conns than callers", []string{"--scenario", "DeepArrow", "--concurrency", "2", "--conns", "3"}, "--conns"},
+		{"rounds too short", []string{"--scenario", "DeepArrow", "--duration", "1s", "--rounds", "8"}, "too short"},
+		{"negative rels", []string{"--scenario", "DeepArrow", "--rels", "-1"}, "--rels"},
+		{"stray argument", []string{"--scenario", "DeepArrow", "extra"}, `unexpected argument "extra"`},
+		{"undefined flag", []string{"--nope"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args, io.Discard, names)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("parseFlags(%q) = %v, want nil", tt.args, err)
+				}
+				return
+			}
+			var ue *UsageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("parseFlags(%q) = %v, want a *UsageError", tt.args, err)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseFlags(%q) = %q, want it to contain %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseFlags_Defaults(t *testing.T) {
+	c, err := parseFlags([]string{"--scenario", "DeepArrow"}, io.Discard, []string{"DeepArrow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Duration != 20*time.Second || c.Concurrency != 16 || c.Rounds != 4 || c.Conns != 1 {
+		t.Errorf("defaults = %+v", c)
+	}
+}

@@ -1,0 +1,159 @@
+// Command loadtest runs gatehouse and SpiceDB side by side on the same data,
+// over the same wire, with the same authzed-go client, and reports throughput
+// and latency for each, with the ratio between them.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; it returns the exit status: 0 ok, 1 failed run,
+// 2 bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	all := scenarios()
+	cfg, err := parseFlags(args, stderr, scenarioNames(all))
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		return 2
+	}
+	if cfg.List {
+		listScenarios(stdout, all)
+		return 0
+	}
+	if err := runScenario(ctx, cfg, all, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func listScenarios(w io.Writer, all []Scenario) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tsource\ttags\tscales with --rels")
+	for _, s := range all {
+		scales := "no"
+		if s.Scales {
+			scales = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Source, strings.Join(s.Tags, ","), scales)
+	}
+	tw.Flush()
+}
+
+func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr io.Writer) error {
+	var sc Scenario
+	for _, s := range all {
+		if s.Name == cfg.Scenario {
+			sc = s
+		}
+	}
+	started := time.Now()
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	if cfg.Rels != 0 && !sc.Scales {
+		logf("note: scenario %s has a fixed size; --rels %d is ignored", sc.Name, cfg.Rels)
+	}
+
+	logf("building scenario %s ...", sc.Name)
+	d, err := sc.Build(ctx, BuildParams{Rels: cfg.Rels, Seed: cfg.Seed})
+	if err != nil {
+		return fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	if d.MaxDepth > 50 {
+		logf("note: scenario %s asks for dispatch depth %d; both servers run with the default 50", sc.Name, d.MaxDepth)
+	}
+	w, err := newCheckWorkload(d)
+	if err != nil {
+		return fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+
+	key, err := randomKey()
+	if err != nil {
+		return err
+	}
+	logf("starting gatehouse and spicedb on loopback ...")
+	gh, err := startGatehouse(ctx, key, cfg.Conns)
+	if err != nil {
+		return err
+	}
+	defer gh.Close()
+	sdb, err := startSpiceDB(ctx, key, cfg.Conns)
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	systems := []*System{gh, sdb}
+
+	for _, sys := range systems {
+		t0 := time.Now()
+		if err := load(ctx, sys, d); err != nil {
+			return err
+		}
+		logf("loaded %s at %s: schema + %d relationships in %v", sys.Name, sys.Addr, len(d.Relationships), time.Since(t0).Round(time.Millisecond))
+	}
+	qs := sample(d.Checks, cfg.Verify, cfg.Seed)
+	if err := verify(ctx, systems, qs, stderr); err != nil {
+		return err
+	}
+	logf("verified: identical answers on %d sampled check queries", len(qs))
+	if err := settle(ctx, systems, qs[0], 15*time.Second); err != nil {
+		return err
+	}
+
+	var progress io.Writer
+	if cfg.Duration > 3*time.Second {
+		progress = stderr
+	}
+	logf("running %s for %v (%d rounds per system, concurrency %d) ...", w.Name(), cfg.Duration, cfg.Rounds, cfg.Concurrency)
+	results, err := runInterleaved(ctx, cfg, systems, w, progress)
+	if err != nil {
+		return err
+	}
+	rep := &Report{
+		StartedAt: started.UTC(), Scenario: sc.Name, Source: sc.Source,
+		Relationships: len(d.Relationships), Queries: len(d.Checks),
+		Flags: cfg.flags(), GoVersion: runtime.Version(), Machine: thisMachine(),
+		Results: results, Ratios: ratios(results),
+	}
+	if err := writeTable(stdout, rep); err != nil {
+		return err
+	}
+	if cfg.Out != "" {
+		if err := writeJSON(cfg.Out, rep); err != nil {
+			return err
+		}
+		logf("wrote %s", cfg.Out)
+	}
+	return nil
+}
+
+// randomKey makes the preshared key both servers require for this run.
+func randomKey() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("preshared key: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRatios_AgainstFastestSpiceDB(t *testing.T) {
+	results := []Result{
+		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "CheckPermission", RPS: 50000, P99ms: 1},
+		{System: "spicedb-memory", Kind: "spicedb", Workload: "CheckPermission", RPS: 2000, P99ms: 40},
+		{System: "spicedb-postgres", Kind: "spicedb", Workload: "CheckPermission", RPS: 10000, P99ms: 10},
+		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "LookupResources", RPS: 100, P99ms: 5},
+		{System: "spicedb-memory", Kind: "spicedb", Workload: "LookupResources", RPS: 0, P99ms: 0},
+		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "GatehouseOnly", RPS: 1},
+	}
+	got := ratios(results)
+	want := []Ratio{
+		{Workload: "CheckPermission", Gatehouse: "gatehouse-memory", SpiceDB: "spicedb-postgres", Throughput: 5, P99: 0.1},
+		{Workload: "LookupResources", Gatehouse: "gatehouse-memory", SpiceDB: "spicedb-memory", Throughput: 0, P99: 0},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ratios = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("ratio %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestWriteTable_ShowsRatiosAndNA(t *testing.T) {
+	results := []Result{
+		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "CheckPermission", RPS: 30000, P50ms: 0.4, P95ms: 0.9, P99ms: 1.5},
+		{System: "spicedb-memory", Kind: "spicedb", Workload: "CheckPermission", RPS: 10000, P50ms: 1, P95ms: 3, P99ms: 0},
+	}
+	rep := &Report{Scenario: "DeepArrow", Source: "spicedb", Results: results, Ratios: ratios(results)}
+	var buf bytes.Buffer
+	if err := writeTable(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, s := range []string{"gatehouse-memory / spicedb-memory", "3.00x", "n/a", "400µs", "1.50ms", "30000"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("table lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+func TestMemTotal(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"ok", "MemFree:  10 kB\nMemTotal:       8048576 kB\n", 8048576 * 1024, false},
+		{"missing", "MemFree:  10 kB\n", 0, true},
+		{"bad unit", "MemTotal: 12 MB\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := memTotal(strings.NewReader(tt.in))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("memTotal = %d, %v; want %d, err %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
