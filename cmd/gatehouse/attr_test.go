@@ -114,3 +114,25 @@ func TestCLI_CheckSubjectToken(t *testing.T) {
 		}
 	}
 }
+
+func TestCLI_SchemaLibrary(t *testing.T) {
+	c := cli{t: t}
+	all := c.ok("schema", "library")
+	for _, name := range library.Names() {
+		if !strings.Contains(all, "caveat "+name+"(") {
+			t.Errorf("schema library lacks %s", name)
+		}
+	}
+	one := c.ok("schema", "library", "same_tenant")
+	if !strings.Contains(one, "caveat same_tenant(") || strings.Contains(one, "caveat clearance") {
+		t.Fatalf("schema library same_tenant printed:\n%s", one)
+	}
+	if r := c.run("schema", "library", "nope"); r.err == nil || !strings.Contains(r.err.Error(), "no caveat \"nope\"") {
+		t.Fatalf("unknown caveat: %v", r.err)
+	}
+	// What it prints is a schema gatehouse accepts.
+	srv, _ := tokenServer(t)
+	if r := srv.runIn(all+"\ndefinition user {}\n", "schema", "write", "-"); r.err != nil {
+		t.Fatalf("schema write of the library: %v\n%s", r.err, r.stderr)
+	}
+}

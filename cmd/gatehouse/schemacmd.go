@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +12,8 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/gatehouse-dev/gatehouse/caveats/library"
 )
 
 const schemaHelp = `
@@ -17,16 +21,44 @@ Usage:
   gatehouse schema write FILE|-   write the schema from FILE (- for stdin)
   gatehouse schema read           print the current schema
   gatehouse schema diff FILE|-    print how FILE differs from the current schema
+  gatehouse schema library [NAME] print gatehouse's ready caveats (all, or one), to paste into a schema
 
 Run gatehouse schema SUBCOMMAND -h for its flags.
 `
 
 func schemaCmd(ctx context.Context, env *cliEnv, args []string) error {
 	return subcommand("schema", schemaHelp, env, args, map[string]func([]string) error{
-		"write": func(args []string) error { return schemaWrite(ctx, env, args) },
-		"read":  func(args []string) error { return schemaRead(ctx, env, args) },
-		"diff":  func(args []string) error { return schemaDiff(ctx, env, args) },
+		"write":   func(args []string) error { return schemaWrite(ctx, env, args) },
+		"read":    func(args []string) error { return schemaRead(ctx, env, args) },
+		"diff":    func(args []string) error { return schemaDiff(ctx, env, args) },
+		"library": func(args []string) error { return schemaLibrary(env, args) },
 	})
+}
+
+// schemaLibrary prints the caveat library; it needs no server.
+func schemaLibrary(env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("schema library", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gatehouse schema library [NAME]\n\nPrints the caveat library (or the caveat NAME) in SpiceDB schema syntax.\nCaveats: %s\n", strings.Join(library.Names(), ", "))
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch fs.NArg() {
+	case 0:
+		fmt.Fprint(env.stdout, library.All())
+		return nil
+	case 1:
+		src, ok := library.Source(fs.Arg(0))
+		if !ok {
+			return fmt.Errorf("schema library: no caveat %q; the library has %s", fs.Arg(0), strings.Join(library.Names(), ", "))
+		}
+		fmt.Fprint(env.stdout, src)
+		return nil
+	}
+	fs.Usage()
+	return errors.New("schema library: at most one NAME")
 }
 
 func schemaWrite(ctx context.Context, env *cliEnv, args []string) error {
