@@ -52,6 +52,7 @@ Usage:
   gatehouse migrate --datastore postgres://...                apply pending PostgreSQL schema migrations
   gatehouse schema write FILE|-                               write the schema
   gatehouse schema read                                       print the schema
+  gatehouse schema library [NAME]                             print the ready caveats (tenant, environment, classification, ...)
   gatehouse rel write|touch|delete TUPLE...                   change relationships
   gatehouse rel read FILTER                                   print matching relationships
   gatehouse rel import FILE|-                                 touch relationships from a file, one per line
