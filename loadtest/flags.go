@@ -20,6 +20,8 @@ type Config struct {
 	Rels        int
 	Seed        int64
 	Verify      int
+	Queries     string // "generated" or "scenario"
+	QueryCount  int
 	Out         string
 	List        bool
 	// Args are the command-line arguments as given, for the record.
@@ -39,10 +41,16 @@ type Flags struct {
 	Rels        int      `json:"relationships,omitempty"`
 	Seed        int64    `json:"seed"`
 	Verify      int      `json:"verify_sample"`
+	Queries     string   `json:"queries"`
+	QueryCount  int      `json:"query_count,omitempty"`
 }
 
 func (c Config) flags() Flags {
-	return Flags{c.Args, c.Scenario, c.Duration.String(), c.Concurrency, c.Conns, c.Rounds, c.Warmup.String(), c.Rels, c.Seed, c.Verify}
+	f := Flags{c.Args, c.Scenario, c.Duration.String(), c.Concurrency, c.Conns, c.Rounds, c.Warmup.String(), c.Rels, c.Seed, c.Verify, c.Queries, 0}
+	if c.Queries == queriesGenerated {
+		f.QueryCount = c.QueryCount
+	}
+	return f
 }
 
 // UsageError is a bad flag or argument: the process exits with status 2.
@@ -67,8 +75,10 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	fs.IntVar(&c.Rounds, "rounds", 4, "timed rounds per system; systems alternate ABBA so drift hits both alike")
 	fs.DurationVar(&c.Warmup, "warmup", time.Second, "untimed warm-up per system before the first round")
 	fs.IntVar(&c.Rels, "rels", 0, "relationship count for scenarios that scale (0 = the scenario's default)")
-	fs.Int64Var(&c.Seed, "seed", 1, "seed for data generation and query order")
+	fs.Int64Var(&c.Seed, "seed", 1, "seed for data generation, generated queries and the verification sample")
 	fs.IntVar(&c.Verify, "verify", 200, "queries checked for identical answers before timing")
+	fs.StringVar(&c.Queries, "queries", queriesGenerated, "check queries to time: \"generated\" (a seeded set of distinct queries over the loaded data, about half allowed) or \"scenario\" (the scenario's own)")
+	fs.IntVar(&c.QueryCount, "query-count", 2000, "number of distinct queries with --queries generated")
 	fs.StringVar(&c.Out, "out", "", "write results as JSON to this file")
 	fs.BoolVar(&c.List, "list", false, "list scenarios and exit")
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +118,10 @@ func (c Config) validate(scenarioNames []string) error {
 		return usagef("--rels must not be negative")
 	case c.Verify < 1:
 		return usagef("--verify must be at least 1")
+	case c.Queries != queriesGenerated && c.Queries != queriesScenario:
+		return usagef("--queries must be %q or %q, not %q", queriesGenerated, queriesScenario, c.Queries)
+	case c.QueryCount < 2:
+		return usagef("--query-count must be at least 2 (one allowed and one denied query)")
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ func TestParseFlags_Validation(t *testing.T) {
 		{"rounds too short", []string{"--scenario", "DeepArrow", "--duration", "1s", "--rounds", "8"}, "too short"},
 		{"negative rels", []string{"--scenario", "DeepArrow", "--rels", "-1"}, "--rels"},
 		{"stray argument", []string{"--scenario", "DeepArrow", "extra"}, `unexpected argument "extra"`},
+		{"scenario queries", []string{"--scenario", "DeepArrow", "--queries", "scenario"}, ""},
+		{"unknown queries", []string{"--scenario", "DeepArrow", "--queries", "random"}, `--queries must be "generated" or "scenario", not "random"`},
+		{"too few queries", []string{"--scenario", "DeepArrow", "--query-count", "1"}, "--query-count must be at least 2"},
 		{"undefined flag", []string{"--nope"}, "flag provided but not defined"},
 	}
 	for _, tt := range tests {
@@ -52,7 +55,7 @@ func TestParseFlags_Defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Duration != 20*time.Second || c.Concurrency != 16 || c.Rounds != 4 || c.Conns != 1 {
+	if c.Duration != 20*time.Second || c.Concurrency != 16 || c.Rounds != 4 || c.Conns != 1 || c.Queries != "generated" || c.QueryCount != 2000 {
 		t.Errorf("defaults = %+v", c)
 	}
 }

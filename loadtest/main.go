@@ -18,6 +18,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+
+	"github.com/gatehouse-dev/gatehouse/schema"
 )
 
 func main() {
@@ -84,11 +88,6 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 	if d.MaxDepth > 50 {
 		logf("note: scenario %s asks for dispatch depth %d; both servers run with the default 50", sc.Name, d.MaxDepth)
 	}
-	w, err := newCheckWorkload(d)
-	if err != nil {
-		return fmt.Errorf("scenario %s: %w", sc.Name, err)
-	}
-
 	key, err := randomKey()
 	if err != nil {
 		return err
@@ -113,6 +112,37 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		}
 		logf("loaded %s at %s: schema + %d relationships in %v", sys.Name, sys.Addr, len(d.Relationships), time.Since(t0).Round(time.Millisecond))
 	}
+	classify := func(ctx context.Context, q CheckQuery) (v1.CheckPermissionResponse_Permissionship, error) {
+		return check(ctx, gh, q, fullyConsistent)
+	}
+	var mix QueryMix
+	t0 := time.Now()
+	if cfg.Queries == queriesGenerated {
+		sch, err := readSchema(ctx, gh)
+		if err != nil {
+			return err
+		}
+		d.Checks, mix, err = generateQueries(ctx, sch, d.Relationships, cfg.QueryCount, cfg.Seed, classify)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+		if mix.Queries < cfg.QueryCount {
+			logf("note: kept %d generated queries of the %d asked for: the data gives no more distinct ones with at least a third allowed", mix.Queries, cfg.QueryCount)
+		}
+	} else {
+		if len(d.Checks) == 0 {
+			return fmt.Errorf("scenario %s: scenario has no check queries", sc.Name)
+		}
+		mix, err = classifyQueries(ctx, d.Checks, classify)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+	}
+	logf("queries: %s (classified by %s, fully consistent; %d candidates, %d rejected, in %v)", mix, gh.Name, mix.Candidates, mix.Rejected, time.Since(t0).Round(time.Millisecond))
+	w, err := newCheckWorkload(d)
+	if err != nil {
+		return fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
 	qs := sample(d.Checks, cfg.Verify, cfg.Seed)
 	if err := verify(ctx, systems, qs, stderr); err != nil {
 		return err
@@ -133,7 +163,7 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 	}
 	rep := &Report{
 		StartedAt: started.UTC(), Scenario: sc.Name, Source: sc.Source,
-		Relationships: len(d.Relationships), Queries: len(d.Checks),
+		Relationships: len(d.Relationships), Queries: len(d.Checks), QueryMix: mix,
 		Flags: cfg.flags(), GoVersion: runtime.Version(), Machine: thisMachine(),
 		Results: results, Ratios: ratios(results),
 	}
@@ -147,6 +177,20 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		logf("wrote %s", cfg.Out)
 	}
 	return nil
+}
+
+// readSchema reads sys's schema over the wire and compiles it with
+// gatehouse's schema package (SpiceDB's compiler and type checks).
+func readSchema(ctx context.Context, sys *System) (*schema.Schema, error) {
+	resp, err := sys.Client(0).ReadSchema(ctx, &v1.ReadSchemaRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: read schema: %w", sys.Name, err)
+	}
+	sch, err := schema.Compile(resp.GetSchemaText())
+	if err != nil {
+		return nil, fmt.Errorf("%s: compile schema read back: %w", sys.Name, err)
+	}
+	return sch, nil
 }
 
 // randomKey makes the preshared key both servers require for this run.

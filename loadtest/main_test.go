@@ -62,7 +62,8 @@ func TestRun_EndToEnd(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 2 || len(rep.Ratios) != 1 || rep.Machine.CPUs == 0 || rep.GoVersion == "" {
+	if len(rep.Results) != 2 || len(rep.Ratios) != 1 || rep.Machine.CPUs == 0 || rep.GoVersion == "" ||
+		rep.QueryMix.Source != "generated" || rep.QueryMix.Allowed == 0 || rep.QueryMix.Denied == 0 || rep.Flags.Queries != "generated" {
 		t.Fatalf("report = %+v", rep)
 	}
 	for _, r := range rep.Results {

@@ -153,6 +153,7 @@ type Report struct {
 	Source        string    `json:"scenario_source"`
 	Relationships int       `json:"relationships"`
 	Queries       int       `json:"check_queries"`
+	QueryMix      QueryMix  `json:"query_mix"`
 	Flags         Flags     `json:"flags"`
 	GoVersion     string    `json:"go_version"`
 	Machine       Machine   `json:"machine"`
@@ -173,8 +174,12 @@ func writeJSON(path string, rep *Report) error {
 
 // writeTable prints the results and the gatehouse/SpiceDB ratios.
 func writeTable(w io.Writer, rep *Report) error {
-	fmt.Fprintf(w, "scenario %s (%s): %d relationships, %d check queries; %v over %d rounds per system, concurrency %d; %d CPUs, %s\n\n",
-		rep.Scenario, rep.Source, rep.Relationships, rep.Queries, rep.Flags.Duration, rep.Flags.Rounds, rep.Flags.Concurrency,
+	queries := fmt.Sprintf("%d check queries", rep.Queries)
+	if rep.QueryMix.Source != "" {
+		queries = rep.QueryMix.String()
+	}
+	fmt.Fprintf(w, "scenario %s (%s): %d relationships, %s; %v over %d rounds per system, concurrency %d; %d CPUs, %s\n\n",
+		rep.Scenario, rep.Source, rep.Relationships, queries, rep.Flags.Duration, rep.Flags.Rounds, rep.Flags.Concurrency,
 		rep.Machine.CPUs, rep.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "system\tworkload\treq/s\tp50\tp95\tp99\terrors\twrong\t")

@@ -35,13 +35,14 @@ func TestWriteTable_ShowsRatiosAndNA(t *testing.T) {
 		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "CheckPermission", RPS: 30000, P50ms: 0.4, P95ms: 0.9, P99ms: 1.5},
 		{System: "spicedb-memory", Kind: "spicedb", Workload: "CheckPermission", RPS: 10000, P50ms: 1, P95ms: 3, P99ms: 0},
 	}
-	rep := &Report{Scenario: "DeepArrow", Source: "spicedb", Results: results, Ratios: ratios(results)}
+	rep := &Report{Scenario: "DeepArrow", Source: "spicedb", Results: results, Ratios: ratios(results),
+		QueryMix: QueryMix{Source: "generated", Seed: 3, Queries: 2000, Allowed: 1000, Denied: 990, Conditional: 10}}
 	var buf bytes.Buffer
 	if err := writeTable(&buf, rep); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, s := range []string{"gatehouse-memory / spicedb-memory", "3.00x", "n/a", "400µs", "1.50ms", "30000"} {
+	for _, s := range []string{"2000 generated check queries (seed 3): 1000 allowed, 990 denied, 10 conditional", "gatehouse-memory / spicedb-memory", "3.00x", "n/a", "400µs", "1.50ms", "30000"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("table lacks %q:\n%s", s, out)
 		}
