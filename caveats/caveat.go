@@ -237,16 +237,7 @@ func (c *Caveat) Eval(relContext, reqContext map[string]any, b *Bindings) (Resul
 	defer a.release()
 
 	for i := range c.params {
-		var v any
-		var ok bool
-		if r := c.reserved[i]; r >= 0 {
-			v, ok = b.lookup(r)
-		} else {
-			name := c.params[i].Name
-			if v, ok = relContext[name]; !ok {
-				v, ok = reqContext[name]
-			}
-		}
+		v, ok := c.value(i, relContext, reqContext, b)
 		if !ok {
 			a.unknowns = append(a.unknowns, c.patterns[i])
 			continue
@@ -281,6 +272,33 @@ func (c *Caveat) Eval(relContext, reqContext map[string]any, b *Bindings) (Resul
 		return Result{Outcome: Conditional, Missing: missingNames(v)}, nil
 	}
 	return Result{}, &EvalError{Caveat: c.name, Err: fmt.Errorf("caveat evaluated to %s, not bool", out.Type().TypeName())}
+}
+
+// value is the value parameter i takes: a reserved one from b only, any other
+// from the relationship's context, else the request's, as in SpiceDB.
+func (c *Caveat) value(i int, relContext, reqContext map[string]any, b *Bindings) (any, bool) {
+	if r := c.reserved[i]; r >= 0 {
+		m, ok := b.lookup(r)
+		return m, ok
+	}
+	name := c.params[i].Name
+	if v, ok := relContext[name]; ok {
+		return v, true
+	}
+	v, ok := reqContext[name]
+	return v, ok
+}
+
+// Inputs returns the values Eval would bind to the caveat's parameters, by
+// name, before conversion; parameters without a value are absent.
+func (c *Caveat) Inputs(relContext, reqContext map[string]any, b *Bindings) map[string]any {
+	out := make(map[string]any, len(c.params))
+	for i := range c.params {
+		if v, ok := c.value(i, relContext, reqContext, b); ok {
+			out[c.params[i].Name] = v
+		}
+	}
+	return out
 }
 
 // missingNames lists the variables of an unknown result, as SpiceDB reports

@@ -309,6 +309,22 @@ func (ev *evaluator) inList(o uint32, srel uint16) *inList {
 	return findIn(ev.ix.nodes[o].in, srel)
 }
 
+// bindings returns the reserved parameters caveat c declares, for edge e: the
+// caller's claims and the attributes of e's resource and subject.
+func (ev *evaluator) bindings(c *caveats.Caveat, e *edge) caveats.Bindings {
+	var b caveats.Bindings
+	if c.Declares(caveats.ParamCaller) {
+		b.Caller = ev.caller
+	}
+	if c.Declares(caveats.ParamResource) {
+		b.Resource = ev.s.attributes(e.res)
+	}
+	if c.Declares(caveats.ParamSubject) {
+		b.Subject = ev.s.attributes(e.subj)
+	}
+	return b
+}
+
 // caveat evaluates the caveat carried by edge e.
 func (ev *evaluator) caveat(e *edge) (result, error) {
 	if e.extra == 0 {
@@ -322,16 +338,7 @@ func (ev *evaluator) caveat(e *edge) (result, error) {
 	if !ok {
 		return no, &CaveatError{Caveat: x.caveat, Err: errors.New("caveat is not defined in the schema")}
 	}
-	b := caveats.Bindings{}
-	if c.Declares(caveats.ParamCaller) {
-		b.Caller = ev.caller
-	}
-	if c.Declares(caveats.ParamResource) {
-		b.Resource = ev.s.attributes(e.res)
-	}
-	if c.Declares(caveats.ParamSubject) {
-		b.Subject = ev.s.attributes(e.subj)
-	}
+	b := ev.bindings(c, e)
 	cache := ev.ix.cavCache
 	var key caveatKey
 	if cache != nil && cacheable(c, x.context) {

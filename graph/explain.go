@@ -3,9 +3,9 @@ package graph
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
-	"github.com/gatehouse-dev/gatehouse/caveats"
 	"github.com/gatehouse-dev/gatehouse/schema"
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
@@ -126,7 +126,7 @@ func (t *tracer) open(n *ExplainNode) *ExplainNode {
 	if t.count >= MaxExplainNodes {
 		if t.overflow == nil {
 			t.overflow = &ExplainNode{}
-			t.root.Note = "explanation truncated after " + itoa(MaxExplainNodes) + " steps"
+			t.root.Note = "explanation truncated after " + strconv.Itoa(MaxExplainNodes) + " steps"
 		}
 		t.stack = append(t.stack, t.overflow)
 		return t.overflow
@@ -169,19 +169,6 @@ func (t *tracer) note(s string) {
 	if n := t.stack[len(t.stack)-1]; n != t.overflow {
 		n.Note = s
 	}
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for n >= 10 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	i--
-	b[i] = byte('0' + n)
-	return string(b[i:])
 }
 
 // object names interned object o, or the absent resource or subject.
@@ -239,25 +226,8 @@ func (ev *evaluator) edgeNode(e *edge) *ExplainNode {
 	if !ok {
 		return n
 	}
-	n.CaveatInputs = map[string]any{}
-	for _, p := range c.Params() {
-		switch p.Name {
-		case caveats.ParamCaller:
-			if ev.caller != nil {
-				n.CaveatInputs[p.Name] = ev.caller
-			}
-		case caveats.ParamResource:
-			n.CaveatInputs[p.Name] = ev.s.attributes(e.res)
-		case caveats.ParamSubject:
-			n.CaveatInputs[p.Name] = ev.s.attributes(e.subj)
-		default:
-			if v, ok := r.Caveat.Context[p.Name]; ok {
-				n.CaveatInputs[p.Name] = v
-			} else if v, ok := ev.values[p.Name]; ok {
-				n.CaveatInputs[p.Name] = v
-			}
-		}
-	}
+	b := ev.bindings(c, e)
+	n.CaveatInputs = c.Inputs(r.Caveat.Context, ev.values, &b)
 	return n
 }
 

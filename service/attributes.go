@@ -2,12 +2,9 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -42,11 +39,19 @@ func (s *Server) attributeObject(sch *schema.Schema, o *gatehousev1.ObjectRef) (
 		return tuple.Object{}, connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("invalid object %q: want type:id with SpiceDB's object type and ID syntax", o.GetObjectType()+":"+o.GetObjectId()))
 	}
-	if _, ok := sch.Definition(obj.Type); !ok {
-		return tuple.Object{}, toConnect(s.log, &schema.ValidationError{Kind: schema.UnknownDefinition, Definition: obj.Type,
-			Message: fmt.Sprintf("object definition `%s` not found", obj.Type)})
+	if err := s.knownType(sch, obj.Type); err != nil {
+		return tuple.Object{}, err
 	}
 	return obj, nil
+}
+
+// knownType fails unless the schema defines typ.
+func (s *Server) knownType(sch *schema.Schema, typ string) error {
+	if _, ok := sch.Definition(typ); !ok {
+		return toConnect(s.log, &schema.ValidationError{Kind: schema.UnknownDefinition, Definition: typ,
+			Message: fmt.Sprintf("object definition `%s` not found", typ)})
+	}
+	return nil
 }
 
 func (a attributeService) WriteAttributes(ctx context.Context, req *connect.Request[gatehousev1.WriteAttributesRequest]) (*connect.Response[gatehousev1.WriteAttributesResponse], error) {
@@ -165,7 +170,7 @@ func (a attributeService) ReadAttributes(ctx context.Context, req *connect.Reque
 	res := &gatehousev1.ReadAttributesResponse{ReadAt: s.token(rev).GetToken()}
 	var found []store.ObjectAttributes
 	if f := m.GetFilter(); f != nil {
-		if _, err := s.attributeObject(sch, &gatehousev1.ObjectRef{ObjectType: f.GetObjectType(), ObjectId: "x"}); err != nil {
+		if err := s.knownType(sch, f.GetObjectType()); err != nil {
 			return nil, err
 		}
 		found, err = s.st.ScanAttributes(ctx, store.Revision(rev), store.AttributeFilter{Type: f.GetObjectType(), IDPrefix: f.GetOptionalObjectIdPrefix()}, after, limit+1)
@@ -220,28 +225,18 @@ func consistencyV1(c *gatehousev1.Consistency) *v1.Consistency {
 
 // attributeCursor continues a filtered ReadAttributes after an ID, at one revision.
 func (s *Server) attributeCursor(rev graph.Revision, afterID string) string {
-	raw := "gha1:" + s.cfg.StoreID + ":" + strconv.FormatInt(int64(rev), 10) + ":" + afterID
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return s.encodeRef("gha1", int64(rev), afterID)
 }
 
 func (s *Server) parseAttributeCursor(c string) (graph.Revision, string, error) {
-	bad := connect.NewError(connect.CodeInvalidArgument, errors.New("invalid cursor"))
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", bad
-	}
-	parts := strings.SplitN(string(raw), ":", 4)
-	if len(parts) != 4 || parts[0] != "gha1" {
-		return 0, "", bad
-	}
-	if parts[1] != s.cfg.StoreID {
+	rev, after, err := s.decodeRef("gha1", c, true)
+	switch {
+	case errors.Is(err, errOtherStore):
 		return 0, "", connect.NewError(connect.CodeInvalidArgument, errors.New("cursor is from another datastore"))
+	case err != nil:
+		return 0, "", connect.NewError(connect.CodeInvalidArgument, errors.New("invalid cursor"))
 	}
-	rev, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || rev < 0 {
-		return 0, "", bad
-	}
-	return graph.Revision(rev), parts[3], nil
+	return graph.Revision(rev), after, nil
 }
 
 // relationshipUpdateV1 converts gatehouse.v1's relationship update to SpiceDB's.

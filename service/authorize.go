@@ -111,23 +111,31 @@ func decision(p graph.Permissionship) gatehousev1.Decision {
 	return gatehousev1.Decision_DECISION_DENIED
 }
 
-var explainKinds = map[graph.ExplainKind]gatehousev1.ExplainNode_Kind{
-	graph.ExplainPermission:   gatehousev1.ExplainNode_KIND_PERMISSION,
-	graph.ExplainRelation:     gatehousev1.ExplainNode_KIND_RELATION,
-	graph.ExplainUnion:        gatehousev1.ExplainNode_KIND_UNION,
-	graph.ExplainIntersection: gatehousev1.ExplainNode_KIND_INTERSECTION,
-	graph.ExplainExclusion:    gatehousev1.ExplainNode_KIND_EXCLUSION,
-	graph.ExplainArrow:        gatehousev1.ExplainNode_KIND_ARROW,
-	graph.ExplainRelationship: gatehousev1.ExplainNode_KIND_RELATIONSHIP,
-	graph.ExplainSelf:         gatehousev1.ExplainNode_KIND_RELATION,
-	graph.ExplainNil:          gatehousev1.ExplainNode_KIND_RELATION,
+// explainKind is the wire kind of an explanation node; self and nil are
+// relations with a note.
+func explainKind(k graph.ExplainKind) gatehousev1.ExplainNode_Kind {
+	switch k {
+	case graph.ExplainPermission:
+		return gatehousev1.ExplainNode_KIND_PERMISSION
+	case graph.ExplainUnion:
+		return gatehousev1.ExplainNode_KIND_UNION
+	case graph.ExplainIntersection:
+		return gatehousev1.ExplainNode_KIND_INTERSECTION
+	case graph.ExplainExclusion:
+		return gatehousev1.ExplainNode_KIND_EXCLUSION
+	case graph.ExplainArrow:
+		return gatehousev1.ExplainNode_KIND_ARROW
+	case graph.ExplainRelationship:
+		return gatehousev1.ExplainNode_KIND_RELATIONSHIP
+	}
+	return gatehousev1.ExplainNode_KIND_RELATION
 }
 
 // explainNode converts an explanation for the wire. Errors appear only as a
 // note naming their kind: their text may carry internals.
 func explainNode(n *graph.ExplainNode) *gatehousev1.ExplainNode {
 	out := &gatehousev1.ExplainNode{
-		Kind:           explainKinds[n.Kind],
+		Kind:           explainKind(n.Kind),
 		Resource:       &gatehousev1.ObjectRef{ObjectType: n.Resource.Type, ObjectId: n.Resource.ID},
 		Relation:       n.Relation,
 		Result:         decision(n.Result.Permissionship),

@@ -2,12 +2,10 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -158,31 +156,20 @@ func (s *Server) exportBulk(ctx context.Context, req *connect.Request[v1.ExportB
 
 // Export cursor encoding: "ghx1:<store id>:<revision>:<relationship key>", base64url.
 func (s *Server) exportCursor(rev store.Revision, k tuple.Key) string {
-	key := tuple.Relationship{Resource: k.Resource, Relation: k.Relation, Subject: k.Subject}.String()
-	raw := "ghx1:" + s.cfg.StoreID + ":" + strconv.FormatInt(int64(rev), 10) + ":" + key
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return s.encodeRef("ghx1", int64(rev), tuple.Relationship{Resource: k.Resource, Relation: k.Relation, Subject: k.Subject}.String())
 }
 
 func (s *Server) parseExportCursor(token string) (store.Revision, tuple.Key, error) {
-	bad := withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_INVALID_CURSOR, errors.New("invalid cursor"), nil)
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return 0, tuple.Key{}, bad
-	}
-	parts := strings.SplitN(string(raw), ":", 4)
-	if len(parts) != 4 || parts[0] != "ghx1" {
-		return 0, tuple.Key{}, bad
-	}
-	if parts[1] != s.cfg.StoreID {
+	rev, last, err := s.decodeRef("ghx1", token, true)
+	if errors.Is(err, errOtherStore) {
 		return 0, tuple.Key{}, withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_INVALID_CURSOR, errors.New("cursor is for another datastore"), nil)
 	}
-	rev, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || rev < 0 {
-		return 0, tuple.Key{}, bad
+	var r tuple.Relationship
+	if err == nil {
+		r, err = tuple.Parse(last)
 	}
-	r, err := tuple.Parse(parts[3])
 	if err != nil {
-		return 0, tuple.Key{}, bad
+		return 0, tuple.Key{}, withReason(connect.CodeInvalidArgument, v1.ErrorReason_ERROR_REASON_INVALID_CURSOR, errors.New("invalid cursor"), nil)
 	}
 	return store.Revision(rev), r.Key(), nil
 }

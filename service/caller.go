@@ -91,13 +91,13 @@ func matchTokenSubject(id *identity.Identity, sub tuple.Subject) error {
 // tokenError is Unauthenticated with the refusal's reason as ErrorInfo
 // (SUBJECT_TOKEN_EXPIRED, ...).
 func tokenError(e *identity.Error) *connect.Error {
+	if e.Reason == identity.ReasonKeysUnavailable {
+		return connect.NewError(connect.CodeUnavailable, e) // retrying later may help
+	}
 	ce := connect.NewError(connect.CodeUnauthenticated, e)
 	reason := "SUBJECT_TOKEN_" + strings.ToUpper(strings.ReplaceAll(e.Reason.String(), " ", "_"))
 	if d, err := connect.NewErrorDetail(&errdetails.ErrorInfo{Reason: reason, Domain: "gatehouse.dev"}); err == nil {
 		ce.AddDetail(d)
-	}
-	if e.Reason == identity.ReasonKeysUnavailable {
-		return connect.NewError(connect.CodeUnavailable, e)
 	}
 	return ce
 }

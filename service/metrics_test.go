@@ -3,12 +3,9 @@ package service_test
 import (
 	"context"
 	"io"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -16,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/store/memory"
+	"github.com/gatehouse-dev/gatehouse/service/servicetest"
 )
 
 func TestMetrics_CountsRequestsAndChecks(t *testing.T) {
@@ -25,29 +22,11 @@ func TestMetrics_CountsRequestsAndChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memory.New()
-	t.Cleanup(func() { st.Close() })
-	srv, err := service.New(context.Background(), service.Config{
-		Store:        st,
+	addr := servicetest.Start(t, service.Config{
 		Keys:         []service.Key{{Secret: "k", Scopes: service.ScopeAll}},
 		Interceptors: []connect.Interceptor{m.Interceptor()},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: p, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-
-	c := client(t, ln.Addr().String(), "k")
+	c := client(t, addr, "k")
 	ctx := context.Background()
 	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: testSchema}); err != nil {
 		t.Fatal(err)

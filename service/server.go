@@ -3,13 +3,10 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,28 +262,18 @@ func (s *Server) schema() (*schema.Schema, error) {
 	return sch, nil
 }
 
-// Token encoding: "gh1:<store id>:<revision>", base64url.
+// token is the ZedToken of rev (see refs.go).
 func (s *Server) token(rev graph.Revision) *v1.ZedToken {
-	raw := "gh1:" + s.cfg.StoreID + ":" + strconv.FormatInt(int64(rev), 10)
-	return &v1.ZedToken{Token: base64.RawURLEncoding.EncodeToString([]byte(raw))}
+	return &v1.ZedToken{Token: s.encodeRef("gh1", int64(rev))}
 }
 
 func (s *Server) parseToken(t *v1.ZedToken) (graph.Revision, error) {
-	bad := connect.NewError(connect.CodeInvalidArgument, errors.New("invalid zedtoken"))
-	raw, err := base64.RawURLEncoding.DecodeString(t.GetToken())
-	if err != nil {
-		return 0, bad
-	}
-	parts := strings.Split(string(raw), ":")
-	if len(parts) != 3 || parts[0] != "gh1" {
-		return 0, bad
-	}
-	if parts[1] != s.cfg.StoreID {
+	rev, _, err := s.decodeRef("gh1", t.GetToken(), false)
+	switch {
+	case errors.Is(err, errOtherStore):
 		return 0, connect.NewError(connect.CodeInvalidArgument, errors.New("zedtoken is for another datastore"))
-	}
-	rev, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || rev < 0 {
-		return 0, bad
+	case err != nil:
+		return 0, connect.NewError(connect.CodeInvalidArgument, errors.New("invalid zedtoken"))
 	}
 	return graph.Revision(rev), nil
 }

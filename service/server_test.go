@@ -3,12 +3,10 @@ package service_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -22,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/store/memory"
+	"github.com/gatehouse-dev/gatehouse/service/servicetest"
 )
 
 const testSchema = `definition user {}
@@ -47,27 +45,7 @@ func startServer(t *testing.T, keys ...service.Key) string {
 // provided when cfg has none.
 func startServerWith(t *testing.T, cfg service.Config) string {
 	t.Helper()
-	if cfg.Store == nil {
-		st := memory.New()
-		t.Cleanup(func() { st.Close() })
-		cfg.Store = st
-	}
-	srv, err := service.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: p, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	return ln.Addr().String()
+	return servicetest.Start(t, cfg)
 }
 
 func client(t *testing.T, addr, key string) *authzed.Client {

@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	gatehousev1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1"
@@ -73,20 +74,13 @@ func (b bearerKey) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 	return next
 }
 
-// connectError turns a Connect error into one line: message and code.
+// connectError is rpcError for the Connect clients of gatehouse.v1.
 func connectError(op string, err error) error {
 	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return fmt.Errorf("%s: %w", op, err)
+	if errors.As(err, &ce) {
+		err = status.Error(codes.Code(ce.Code()), ce.Message())
 	}
-	switch ce.Code() {
-	case connect.CodeDeadlineExceeded:
-		return fmt.Errorf("%s: timed out", op)
-	case connect.CodeUnavailable:
-		return fmt.Errorf("%s: server unavailable: %s", op, ce.Message())
-	}
-	// Name codes as the gRPC client commands do (PermissionDenied, ...).
-	return fmt.Errorf("%s: %s (%s)", op, ce.Message(), codes.Code(ce.Code()))
+	return rpcError(op, err)
 }
 
 const attrHelp = `

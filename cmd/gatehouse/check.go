@@ -143,10 +143,17 @@ func authorize(ctx context.Context, env *cliEnv, c *command, res tuple.Object, p
 	return result
 }
 
-var decisionWords = map[gatehousev1.Decision]string{
-	gatehousev1.Decision_DECISION_ALLOWED:     "allowed",
-	gatehousev1.Decision_DECISION_DENIED:      "denied",
-	gatehousev1.Decision_DECISION_CONDITIONAL: "conditional",
+// decisionWord names a decision as check prints it.
+func decisionWord(d gatehousev1.Decision) string {
+	switch d {
+	case gatehousev1.Decision_DECISION_ALLOWED:
+		return "allowed"
+	case gatehousev1.Decision_DECISION_DENIED:
+		return "denied"
+	case gatehousev1.Decision_DECISION_CONDITIONAL:
+		return "conditional"
+	}
+	return "unknown"
 }
 
 // printExplanation prints an explanation tree, one node per line, indented.
@@ -164,7 +171,7 @@ func printExplanation(env *cliEnv, n *gatehousev1.ExplainNode, depth int) {
 	default:
 		what = strings.ToLower(strings.TrimPrefix(n.GetKind().String(), "KIND_")) + " " + obj + "#" + n.GetRelation()
 	}
-	line := indent + what + ": " + decisionWords[n.GetResult()]
+	line := indent + what + ": " + decisionWord(n.GetResult())
 	if m := n.GetMissingContext(); len(m) > 0 {
 		line += " (missing: " + strings.Join(m, ", ") + ")"
 	}

@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/store/memory"
+	"github.com/gatehouse-dev/gatehouse/service/servicetest"
 )
 
 const testSchema = `caveat only_on(day string) {
@@ -44,29 +42,11 @@ func startServer(t *testing.T) string {
 // provided.
 func startServerWith(t *testing.T, cfg service.Config) string {
 	t.Helper()
-	st := memory.New()
-	t.Cleanup(func() { st.Close() })
-	cfg.Store = st
 	cfg.Keys = []service.Key{
 		{Secret: DevKey, Scopes: service.ScopeAll},
 		{Secret: "reader", Scopes: service.ScopeCheck},
 	}
-	srv, err := service.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: p, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	return ln.Addr().String()
+	return servicetest.Start(t, cfg)
 }
 
 // cli runs gatehouse commands against one server.

@@ -523,17 +523,10 @@ func (s *Store) checkRevision(rev store.Revision) error {
 
 // Read implements store.Reader.
 func (s *Store) Read(ctx context.Context, rev store.Revision, f store.Filter, page store.Page) ([]tuple.Relationship, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.readable(ctx, rev); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, store.ErrClosed
-	}
-	if err := s.checkRevision(rev); err != nil {
-		return nil, err
-	}
 	var out []tuple.Relationship
 	s.scan(f, page.After, func(e *entry) bool {
 		if !f.Matches(keyRel(e.key)) {

@@ -150,29 +150,46 @@ type relArrays struct {
 }
 
 func (a *relArrays) add(r tuple.Relationship) error {
+	name, ctx, exp, err := relExtras(r)
+	if err != nil {
+		return err
+	}
 	a.addKey(r.Key())
-	var name, ctx *string
+	a.caveatName = append(a.caveatName, name)
+	a.caveatContext = append(a.caveatContext, ctx)
+	a.expires = append(a.expires, exp)
+	return nil
+}
+
+// relRow is r as a row of the relColumns, for COPY.
+func relRow(r tuple.Relationship) ([]any, error) {
+	name, ctx, exp, err := relExtras(r)
+	if err != nil {
+		return nil, err
+	}
+	return []any{r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Type, r.Subject.ID, r.Subject.Relation, name, ctx, exp}, nil
+}
+
+// relExtras encodes the caveat name, caveat context (JSON) and expiration
+// columns of r, nil where r has none.
+func relExtras(r tuple.Relationship) (name, ctx *string, exp *time.Time, err error) {
 	if r.Caveat != nil {
 		n := r.Caveat.Name
 		name = &n
 		if r.Caveat.Context != nil {
 			b, err := json.Marshal(r.Caveat.Context)
 			if err != nil {
-				return fmt.Errorf("%w: caveat context of %s: %v", store.ErrInvalidUpdate, r.String(), err)
+				return nil, nil, nil, fmt.Errorf("%w: caveat context of %s: %v", store.ErrInvalidUpdate, r.String(), err)
 			}
 			c := string(b)
 			ctx = &c
 		}
 	}
-	a.caveatName = append(a.caveatName, name)
-	a.caveatContext = append(a.caveatContext, ctx)
-	var exp *time.Time
 	if r.Expiration != nil {
 		t := *r.Expiration
 		exp = &t
 	}
-	a.expires = append(a.expires, exp)
-	return nil
+	return name, ctx, exp, nil
 }
 
 func (a *relArrays) addKey(k tuple.Key) {

@@ -278,11 +278,11 @@ func (s *Store) Import(ctx context.Context, rels []tuple.Relationship) (store.Re
 	}
 	rows := make([][]any, len(rels))
 	for i, r := range rels {
-		var a relArrays
-		if err := a.add(r); err != nil {
+		row, err := relRow(r)
+		if err != nil {
 			return 0, err
 		}
-		rows[i] = []any{a.resType[0], a.resID[0], a.relation[0], a.subType[0], a.subID[0], a.subRel[0], a.caveatName[0], a.caveatContext[0], a.expires[0], nil}
+		rows[i] = append(row, nil) // created_revision, set in the transaction
 	}
 	rev, err := s.commit(ctx, "import relationships", func(ctx context.Context, t *txn) error {
 		for _, row := range rows {
