@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/gatehouse-dev/gatehouse/graph"
+	"github.com/gatehouse-dev/gatehouse/service/wire"
 	"github.com/gatehouse-dev/gatehouse/store"
 	"github.com/gatehouse-dev/gatehouse/store/memory"
 )
@@ -88,12 +89,9 @@ func startWireServerWith(b *testing.B, cfg Config, schemaText string, seed func(
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: h, Protocols: p, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	b.Cleanup(func() { hs.Close() })
+	ws := wire.New(&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
+	go ws.Serve(ln)
+	b.Cleanup(func() { ws.Close() })
 
 	c, err := authzed.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpcutil.WithInsecureBearerToken("k"))
 	if err != nil {

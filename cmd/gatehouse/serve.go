@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/service/wire"
 	"github.com/gatehouse-dev/gatehouse/store"
 )
 
@@ -143,14 +144,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	if tlsConfig != nil {
-		protocols.SetHTTP2(true)
-	} else {
-		protocols.SetUnencryptedHTTP2(true)
-	}
-	hs := &http.Server{Handler: srv.Handler(), Protocols: protocols, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
+	ws := wire.New(&http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20})
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -165,10 +159,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	go func() {
 		if tlsConfig != nil {
-			errc <- hs.ServeTLS(ln, "", "")
+			errc <- ws.ServeTLS(ln, tlsConfig)
 			return
 		}
-		errc <- hs.Serve(ln)
+		errc <- ws.Serve(ln)
 	}()
 	logger.Info("gatehouse serving", "addr", ln.Addr().String(), "datastore", cfg.store.describe(), "tls", tlsConfig != nil)
 	select {
@@ -182,5 +176,5 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if metrics != nil {
 		metrics.Shutdown(shutdown)
 	}
-	return hs.Shutdown(shutdown)
+	return ws.Shutdown(shutdown)
 }

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/service/wire"
 	"github.com/gatehouse-dev/gatehouse/store/memory"
 )
 
-// Start serves service.New(cfg) over HTTP/1.1 and cleartext HTTP/2 on
-// 127.0.0.1:0 and returns its address; a memory store is provided when cfg has
+// Start serves service.New(cfg) over HTTP/1.1 and cleartext HTTP/2, as
+// `gatehouse serve` does (package wire), on 127.0.0.1:0 and returns its address; a memory store is provided when cfg has
 // none. Everything stops when t ends.
 func Start(t testing.TB, cfg service.Config) string {
 	t.Helper()
@@ -31,11 +32,8 @@ func Start(t testing.TB, cfg service.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: p, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
+	ws := wire.New(&http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second})
+	go ws.Serve(ln)
+	t.Cleanup(func() { ws.Close() })
 	return ln.Addr().String()
 }
