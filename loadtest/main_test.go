@@ -75,3 +75,50 @@ func TestRun_EndToEnd(t *testing.T) {
 		t.Errorf("stdout lacks the ratio table:\n%s", stdout.String())
 	}
 }
+
+func TestCompareLookup_Mismatch(t *testing.T) {
+	tests := []struct {
+		name      string
+		ref, got  []string
+		wantFirst string // "" = no mismatch
+		wantHas   string
+	}{
+		{"same", []string{"a", "b (CONDITIONAL_PERMISSION)", "c"}, []string{"a", "b (CONDITIONAL_PERMISSION)", "c"}, "", ""},
+		{"both empty", nil, []string{}, "", ""},
+		{"reference has one more", []string{"a", "b", "c"}, []string{"a", "c"}, "b", "ref"},
+		{"other has one more", []string{"a", "c"}, []string{"a", "b", "c"}, "b", "other"},
+		{"other has more at the end", []string{"a"}, []string{"a", "z"}, "z", "other"},
+		{"permissionship differs", []string{"a", "b"}, []string{"a", "b (CONDITIONAL_PERMISSION)"}, "b", "ref"},
+		{"first of several", []string{"b", "d"}, []string{"a", "b", "e"}, "a", "other"},
+		{"duplicate", []string{"a", "a"}, []string{"a"}, "a", "ref"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := compareLookup("LookupResources", "doc#view@user:u", "ref", tt.ref, "other", tt.got)
+			if tt.wantFirst == "" {
+				if e != nil {
+					t.Fatalf("compareLookup = %v, want no mismatch", e)
+				}
+				return
+			}
+			if e == nil {
+				t.Fatalf("compareLookup = nil, want a mismatch on %q", tt.wantFirst)
+			}
+			if e.ID != tt.wantFirst || e.Has != tt.wantHas {
+				t.Errorf("mismatch on %q held by %s, want %q held by %s", e.ID, e.Has, tt.wantFirst, tt.wantHas)
+			}
+		})
+	}
+}
+
+func TestLookupMismatchError_Message(t *testing.T) {
+	e := compareLookup("LookupSubjects", "doc:1#view@user", "gatehouse-memory", []string{"u1", "u3"}, "spicedb-memory", []string{"u1", "u2", "u3"})
+	e.Checked, e.Sampled = 4, 20
+	want := `LookupSubjects answers differ on doc:1#view@user: spicedb-memory returns "u2", gatehouse-memory does not (query 4 of 20 sampled)`
+	if got := e.Error(); got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if strings.Contains(e.Error(), "\n") {
+		t.Error("message spans lines")
+	}
+}
