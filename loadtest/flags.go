@@ -88,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Scenario, "scenario", "", "scenario to run (see --list)")
-	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time for all systems together, split into rounds")
+	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time per workload for all systems together, split into rounds")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "concurrent callers per system")
 	fs.IntVar(&c.Conns, "conns", 1, "gRPC connections per system, shared round-robin by the callers")
 	fs.IntVar(&c.Rounds, "rounds", 4, "timed rounds per system; systems alternate ABBA so drift hits both alike")
