@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,8 +23,13 @@ type Config struct {
 	Verify      int
 	Queries     string // "generated" or "scenario"
 	QueryCount  int
-	Out         string
-	List        bool
+	// Workloads are the workloads to time, in --workloads order, "all"
+	// expanded and duplicates dropped.
+	Workloads []string
+	Batch     int // items per CheckBulkPermissions request
+	PageSize  int // OptionalLimit for lookup-resources-page
+	Out       string
+	List      bool
 	// Args are the command-line arguments as given, for the record.
 	Args []string
 }
@@ -43,12 +49,25 @@ type Flags struct {
 	Verify      int      `json:"verify_sample"`
 	Queries     string   `json:"queries"`
 	QueryCount  int      `json:"query_count,omitempty"`
+	Workloads   []string `json:"workloads"`
+	Batch       int      `json:"batch,omitempty"`
+	PageSize    int      `json:"page_size,omitempty"`
 }
 
 func (c Config) flags() Flags {
-	f := Flags{c.Args, c.Scenario, c.Duration.String(), c.Concurrency, c.Conns, c.Rounds, c.Warmup.String(), c.Rels, c.Seed, c.Verify, c.Queries, 0}
+	f := Flags{
+		Args: c.Args, Scenario: c.Scenario, Duration: c.Duration.String(), Concurrency: c.Concurrency, Conns: c.Conns,
+		Rounds: c.Rounds, Warmup: c.Warmup.String(), Rels: c.Rels, Seed: c.Seed, Verify: c.Verify, Queries: c.Queries,
+		Workloads: c.Workloads,
+	}
 	if c.Queries == queriesGenerated {
 		f.QueryCount = c.QueryCount
+	}
+	if slices.Contains(c.Workloads, workloadCheckBulk) {
+		f.Batch = c.Batch
+	}
+	if slices.Contains(c.Workloads, workloadLookupResourcesPage) {
+		f.PageSize = c.PageSize
 	}
 	return f
 }
@@ -69,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Scenario, "scenario", "", "scenario to run (see --list)")
-	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time for all systems together, split into rounds")
+	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time per workload for all systems together, split into rounds")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "concurrent callers per system")
 	fs.IntVar(&c.Conns, "conns", 1, "gRPC connections per system, shared round-robin by the callers")
 	fs.IntVar(&c.Rounds, "rounds", 4, "timed rounds per system; systems alternate ABBA so drift hits both alike")
@@ -79,6 +98,9 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	fs.IntVar(&c.Verify, "verify", 200, "queries checked for identical answers before timing")
 	fs.StringVar(&c.Queries, "queries", queriesGenerated, "check queries to time: \"generated\" (a seeded set of distinct queries over the loaded data, about half allowed) or \"scenario\" (the scenario's own)")
 	fs.IntVar(&c.QueryCount, "query-count", 2000, "number of distinct queries with --queries generated")
+	workloads := fs.String("workloads", workloadCheck, "comma-separated workloads to time, or \"all\": "+strings.Join(workloadNames(), ", "))
+	fs.IntVar(&c.Batch, "batch", 100, "items per CheckBulkPermissions request (checkbulk)")
+	fs.IntVar(&c.PageSize, "page-size", 100, "OptionalLimit of the one page read (lookup-resources-page)")
 	fs.StringVar(&c.Out, "out", "", "write results as JSON to this file")
 	fs.BoolVar(&c.List, "list", false, "list scenarios and exit")
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +114,10 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	}
 	if c.List {
 		return c, nil
+	}
+	var err error
+	if c.Workloads, err = parseWorkloads(*workloads); err != nil {
+		return c, err
 	}
 	return c, c.validate(scenarioNames)
 }
@@ -122,8 +148,43 @@ func (c Config) validate(scenarioNames []string) error {
 		return usagef("--queries must be %q or %q, not %q", queriesGenerated, queriesScenario, c.Queries)
 	case c.QueryCount < 2:
 		return usagef("--query-count must be at least 2 (one allowed and one denied query)")
+	case c.Batch < 1 || c.Batch > maxBatch:
+		return usagef("--batch must be between 1 and %d", maxBatch)
+	case c.PageSize < 1 || c.PageSize > maxPageSize:
+		return usagef("--page-size must be between 1 and %d", maxPageSize)
 	}
 	return nil
+}
+
+// Limits on --batch and --page-size: SpiceDB's defaults for the most items
+// in one bulk check and the largest LookupResources limit are 1000.
+const (
+	maxBatch    = 1000
+	maxPageSize = 1000
+)
+
+// parseWorkloads reads a --workloads value: comma-separated workload names,
+// or "all" for every one. Duplicates are dropped; order is kept.
+func parseWorkloads(s string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == workloadAll:
+			for _, n := range workloadNames() {
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		case slices.Contains(workloadNames(), name):
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		default:
+			return nil, usagef("unknown workload %q; valid workloads: %s, %s", name, strings.Join(workloadNames(), ", "), workloadAll)
+		}
+	}
+	return out, nil
 }
 
 func contains(list []string, s string) bool {

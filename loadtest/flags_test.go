@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +58,60 @@ func TestParseFlags_Defaults(t *testing.T) {
 	}
 	if c.Duration != 20*time.Second || c.Concurrency != 16 || c.Rounds != 4 || c.Conns != 1 || c.Queries != "generated" || c.QueryCount != 2000 {
 		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestParseFlags_Workloads(t *testing.T) {
+	names := []string{"DeepArrow"}
+	all := []string{"check", "checkbulk", "lookup-resources", "lookup-resources-page", "lookup-subjects", "mixed", "import"}
+	tests := []struct {
+		name     string
+		args     []string
+		want     []string
+		batch    int
+		pageSize int
+		wantErr  string
+	}{
+		{name: "default", args: nil, want: []string{"check"}, batch: 100, pageSize: 100},
+		{name: "all", args: []string{"--workloads", "all"}, want: all, batch: 100, pageSize: 100},
+		{name: "list kept in order without duplicates", args: []string{"--workloads", "mixed, check,mixed", "--batch", "7", "--page-size", "3"},
+			want: []string{"mixed", "check"}, batch: 7, pageSize: 3},
+		{name: "all after one", args: []string{"--workloads", "import,all"}, want: append([]string{"import"}, all[:6]...), batch: 100, pageSize: 100},
+		{name: "unknown", args: []string{"--workloads", "check,lookup"},
+			wantErr: `unknown workload "lookup"; valid workloads: check, checkbulk, lookup-resources, lookup-resources-page, lookup-subjects, mixed, import, all`},
+		{name: "empty name", args: []string{"--workloads", "check,"}, wantErr: `unknown workload ""`},
+		{name: "zero batch", args: []string{"--batch", "0"}, wantErr: "--batch must be between 1 and 1000"},
+		{name: "huge batch", args: []string{"--batch", "1001"}, wantErr: "--batch must be between 1 and 1000"},
+		{name: "zero page size", args: []string{"--page-size", "0"}, wantErr: "--page-size must be between 1 and 1000"},
+		{name: "non-numeric batch", args: []string{"--batch", "ten"}, wantErr: "invalid value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseFlags(append([]string{"--scenario", "DeepArrow"}, tt.args...), io.Discard, names)
+			if tt.wantErr != "" {
+				var ue *UsageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseFlags(%q) = %v, want a *UsageError containing %q", tt.args, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseFlags(%q) = %v", tt.args, err)
+			}
+			if !slices.Equal(c.Workloads, tt.want) || c.Batch != tt.batch || c.PageSize != tt.pageSize {
+				t.Errorf("workloads %q batch %d page size %d; want %q %d %d", c.Workloads, c.Batch, c.PageSize, tt.want, tt.batch, tt.pageSize)
+			}
+		})
+	}
+}
+
+func TestConfigFlags_RecordsWorkloadKnobsInUse(t *testing.T) {
+	c := Config{Queries: queriesGenerated, Workloads: []string{"check"}, Batch: 100, PageSize: 50}
+	if f := c.flags(); f.Batch != 0 || f.PageSize != 0 || !slices.Equal(f.Workloads, []string{"check"}) {
+		t.Errorf("flags = %+v, want no batch or page size", f)
+	}
+	c.Workloads = []string{"checkbulk", "lookup-resources-page"}
+	if f := c.flags(); f.Batch != 100 || f.PageSize != 50 {
+		t.Errorf("flags = %+v, want batch 100 and page size 50", f)
 	}
 }

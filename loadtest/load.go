@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 )
@@ -11,34 +12,62 @@ import (
 // message, SpiceDB's default write limit.
 const loadBatch = 1000
 
+// importStats is how one system's ImportBulkRelationships load went.
+type importStats struct {
+	messages      int
+	relationships int
+	elapsed       time.Duration // from opening the stream to its response
+}
+
+// result is the import as a workload Result: requests are messages, items
+// relationships, and the one latency sample the whole import.
+func (s importStats) result(sys *System) Result {
+	r := &roundResult{requests: s.messages, items: s.relationships, elapsed: s.elapsed}
+	r.lat.Add(s.elapsed)
+	rps := 0.0
+	if s.elapsed > 0 {
+		rps = float64(s.messages) / s.elapsed.Seconds()
+	}
+	return newResult(sys, importWorkloadName, r, []float64{rps})
+}
+
+// importWorkloadName names the import in results.
+const importWorkloadName = "ImportBulkRelationships"
+
 // load writes the dataset's schema and relationships to sys over the wire,
-// through the same authzed-go client calls for every system.
-func load(ctx context.Context, sys *System, d *Dataset) error {
+// through the same authzed-go client calls for every system, and times the
+// import.
+func load(ctx context.Context, sys *System, d *Dataset) (importStats, error) {
+	var st importStats
 	c := sys.Client(0)
 	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: d.Schema}); err != nil {
-		return fmt.Errorf("%s: write schema: %w", sys.Name, err)
+		return st, fmt.Errorf("%s: write schema: %w", sys.Name, err)
 	}
 	if len(d.Relationships) == 0 {
-		return nil
+		return st, nil
 	}
+	t0 := time.Now()
 	stream, err := c.ImportBulkRelationships(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: import relationships: %w", sys.Name, err)
+		return st, fmt.Errorf("%s: import relationships: %w", sys.Name, err)
 	}
 	for start := 0; start < len(d.Relationships); start += loadBatch {
 		end := min(start+loadBatch, len(d.Relationships))
 		if err := stream.Send(&v1.ImportBulkRelationshipsRequest{Relationships: d.Relationships[start:end]}); err != nil {
 			// The server's reason, if any, comes from CloseAndRecv.
 			_, rerr := stream.CloseAndRecv()
-			return fmt.Errorf("%s: import relationships: %w (%v)", sys.Name, err, rerr)
+			return st, fmt.Errorf("%s: import relationships: %w (%v)", sys.Name, err, rerr)
 		}
+		st.messages++
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
-		return fmt.Errorf("%s: import relationships: %w", sys.Name, err)
+		return st, fmt.Errorf("%s: import relationships: %w", sys.Name, err)
 	}
+	st.elapsed = time.Since(t0)
 	if got := resp.GetNumLoaded(); got != uint64(len(d.Relationships)) {
-		return fmt.Errorf("%s: import relationships: loaded %d of %d", sys.Name, got, len(d.Relationships))
+		return st, fmt.Errorf("%s: import relationships: loaded %d of %d", sys.Name, got, len(d.Relationships))
 	}
-	return nil
+	st.relationships = len(d.Relationships)
+	return st, nil
 }

@@ -76,94 +76,44 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 	}
 	started := time.Now()
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-	if cfg.Rels != 0 && !sc.Scales {
-		logf("note: scenario %s has a fixed size; --rels %d is ignored", sc.Name, cfg.Rels)
-	}
 
-	logf("building scenario %s ...", sc.Name)
-	d, err := sc.Build(ctx, BuildParams{Rels: cfg.Rels, Seed: cfg.Seed})
-	if err != nil {
-		return fmt.Errorf("scenario %s: %w", sc.Name, err)
-	}
-	if d.MaxDepth > 50 {
-		logf("note: scenario %s asks for dispatch depth %d; both servers run with the default 50", sc.Name, d.MaxDepth)
-	}
-	key, err := randomKey()
+	d, err := buildDataset(ctx, cfg, sc, logf)
 	if err != nil {
 		return err
 	}
 	logf("starting gatehouse and spicedb on loopback ...")
-	gh, err := startGatehouse(ctx, key, cfg.Conns)
+	systems, err := startSystems(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer gh.Close()
-	sdb, err := startSpiceDB(ctx, key, cfg.Conns)
+	defer func() {
+		for _, sys := range systems {
+			sys.Close()
+		}
+	}()
+	imports, err := loadAll(ctx, systems, d, logf)
 	if err != nil {
 		return err
 	}
-	defer sdb.Close()
-	systems := []*System{gh, sdb}
-
-	for _, sys := range systems {
-		t0 := time.Now()
-		if err := load(ctx, sys, d); err != nil {
-			return err
-		}
-		logf("loaded %s at %s: schema + %d relationships in %v", sys.Name, sys.Addr, len(d.Relationships), time.Since(t0).Round(time.Millisecond))
+	mix, err := prepareChecks(ctx, cfg, sc, d, systems[0], logf)
+	if err != nil {
+		return err
 	}
-	classify := func(ctx context.Context, q CheckQuery) (v1.CheckPermissionResponse_Permissionship, error) {
-		return check(ctx, gh, q, fullyConsistent)
-	}
-	var mix QueryMix
-	t0 := time.Now()
-	if cfg.Queries == queriesGenerated {
-		sch, err := readSchema(ctx, gh)
-		if err != nil {
-			return err
-		}
-		d.Checks, mix, err = generateQueries(ctx, sch, d.Relationships, cfg.QueryCount, cfg.Seed, classify)
-		if err != nil {
-			return fmt.Errorf("scenario %s: %w", sc.Name, err)
-		}
-		if mix.Queries < cfg.QueryCount {
-			logf("note: kept %d generated queries of the %d asked for: the data gives no more distinct ones with at least a third allowed", mix.Queries, cfg.QueryCount)
-		}
-	} else {
-		if len(d.Checks) == 0 {
-			return fmt.Errorf("scenario %s: scenario has no check queries", sc.Name)
-		}
-		mix, err = classifyQueries(ctx, d.Checks, classify)
-		if err != nil {
-			return fmt.Errorf("scenario %s: %w", sc.Name, err)
-		}
-	}
-	logf("queries: %s (classified by %s, fully consistent; %d candidates, %d rejected, in %v)", mix, gh.Name, mix.Candidates, mix.Rejected, time.Since(t0).Round(time.Millisecond))
-	w, err := newCheckWorkload(d)
+	plan, err := planWorkloads(ctx, cfg, d, systems[0], logf)
 	if err != nil {
 		return fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
-	qs := sample(d.Checks, cfg.Verify, cfg.Seed)
-	if err := verify(ctx, systems, qs, stderr); err != nil {
+	if err := verifyAll(ctx, cfg, systems, d, plan, stderr, logf); err != nil {
 		return err
 	}
-	logf("verified: identical answers on %d sampled check queries", len(qs))
-	if err := settle(ctx, systems, qs[0], 15*time.Second); err != nil {
-		return err
-	}
-
-	var progress io.Writer
-	if cfg.Duration > 3*time.Second {
-		progress = stderr
-	}
-	logf("running %s for %v (%d rounds per system, concurrency %d) ...", w.Name(), cfg.Duration, cfg.Rounds, cfg.Concurrency)
-	results, err := runInterleaved(ctx, cfg, systems, w, progress)
+	results, err := runWorkloads(ctx, cfg, systems, plan, imports, stderr, logf)
 	if err != nil {
 		return err
 	}
 	rep := &Report{
 		StartedAt: started.UTC(), Scenario: sc.Name, Source: sc.Source,
 		Relationships: len(d.Relationships), Queries: len(d.Checks), QueryMix: mix,
+		LookupResourcesQueries: plan.resources.size(), LookupSubjectsQueries: plan.subjects.size(),
 		Flags: cfg.flags(), GoVersion: runtime.Version(), Machine: thisMachine(),
 		Results: results, Ratios: ratios(results),
 	}
@@ -177,6 +127,203 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		logf("wrote %s", cfg.Out)
 	}
 	return nil
+}
+
+// buildDataset builds the scenario's schema and relationships.
+func buildDataset(ctx context.Context, cfg Config, sc Scenario, logf func(string, ...any)) (*Dataset, error) {
+	if cfg.Rels != 0 && !sc.Scales {
+		logf("note: scenario %s has a fixed size; --rels %d is ignored", sc.Name, cfg.Rels)
+	}
+	logf("building scenario %s ...", sc.Name)
+	d, err := sc.Build(ctx, BuildParams{Rels: cfg.Rels, Seed: cfg.Seed})
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	if d.MaxDepth > 50 {
+		logf("note: scenario %s asks for dispatch depth %d; both servers run with the default 50", sc.Name, d.MaxDepth)
+	}
+	return d, nil
+}
+
+// startSystems starts every system under test, gatehouse first: it is the
+// reference that classifies queries and answers lookups.
+func startSystems(ctx context.Context, cfg Config) ([]*System, error) {
+	key, err := randomKey()
+	if err != nil {
+		return nil, err
+	}
+	gh, err := startGatehouse(ctx, key, cfg.Conns)
+	if err != nil {
+		return nil, err
+	}
+	sdb, err := startSpiceDB(ctx, key, cfg.Conns)
+	if err != nil {
+		gh.Close()
+		return nil, err
+	}
+	return []*System{gh, sdb}, nil
+}
+
+// loadAll loads the dataset into every system, one after the other, and
+// returns how each import went.
+func loadAll(ctx context.Context, systems []*System, d *Dataset, logf func(string, ...any)) ([]importStats, error) {
+	out := make([]importStats, len(systems))
+	for i, sys := range systems {
+		t0 := time.Now()
+		st, err := load(ctx, sys, d)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+		logf("loaded %s at %s: schema + %d relationships in %v", sys.Name, sys.Addr, len(d.Relationships), time.Since(t0).Round(time.Millisecond))
+	}
+	return out, nil
+}
+
+// prepareChecks sets d.Checks to the check queries to time (generated or the
+// scenario's own), each classified by ref fully consistent, and returns
+// their mix.
+func prepareChecks(ctx context.Context, cfg Config, sc Scenario, d *Dataset, ref *System, logf func(string, ...any)) (QueryMix, error) {
+	classify := func(ctx context.Context, q CheckQuery) (v1.CheckPermissionResponse_Permissionship, error) {
+		return check(ctx, ref, q, fullyConsistent)
+	}
+	var mix QueryMix
+	t0 := time.Now()
+	if cfg.Queries == queriesGenerated {
+		sch, err := readSchema(ctx, ref)
+		if err != nil {
+			return mix, err
+		}
+		d.Checks, mix, err = generateQueries(ctx, sch, d.Relationships, cfg.QueryCount, cfg.Seed, classify)
+		if err != nil {
+			return mix, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+		if mix.Queries < cfg.QueryCount {
+			logf("note: kept %d generated queries of the %d asked for: the data gives no more distinct ones with at least a third allowed", mix.Queries, cfg.QueryCount)
+		}
+	} else {
+		if len(d.Checks) == 0 {
+			return mix, fmt.Errorf("scenario %s: scenario has no check queries", sc.Name)
+		}
+		var err error
+		mix, err = classifyQueries(ctx, d.Checks, classify)
+		if err != nil {
+			return mix, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+	}
+	logf("queries: %s (classified by %s, fully consistent; %d candidates, %d rejected, in %v)", mix, ref.Name, mix.Candidates, mix.Rejected, time.Since(t0).Round(time.Millisecond))
+	return mix, nil
+}
+
+// workloadPlan is the workloads chosen with --workloads, built and with
+// their expected answers, and the lookup query sets they use.
+type workloadPlan struct {
+	names     []string   // --workloads names, in order
+	workloads []Workload // by name; nil for import, which was timed by loadAll
+	resources *lookupSet // LookupResources queries and answers; nil unless used
+	subjects  *lookupSet // LookupSubjects queries and answers; nil unless used
+}
+
+// planWorkloads builds the chosen workloads over the check queries. Lookup
+// workloads' expected answers come from ref, fully consistent.
+func planWorkloads(ctx context.Context, cfg Config, d *Dataset, ref *System, logf func(string, ...any)) (*workloadPlan, error) {
+	p := &workloadPlan{names: cfg.Workloads}
+	checks, err := newCheckWorkload(d)
+	if err != nil {
+		return nil, err
+	}
+	answer := func(kind string, qs []lookupQuery) (*lookupSet, error) {
+		t0 := time.Now()
+		s, err := answerLookups(ctx, ref, kind, qs)
+		if err != nil {
+			return nil, err
+		}
+		logf("lookup queries: %d %s, %d results in all (answered by %s, fully consistent, in %v)",
+			len(s.queries), kind, s.results(), ref.Name, time.Since(t0).Round(time.Millisecond))
+		return s, nil
+	}
+	for _, name := range cfg.Workloads {
+		var w Workload
+		switch name {
+		case workloadCheck:
+			w = checks
+		case workloadCheckBulk:
+			w, err = newCheckBulkWorkload(d, cfg.Batch)
+		case workloadLookupResources, workloadLookupResourcesPage:
+			if p.resources == nil {
+				if p.resources, err = answer("LookupResources", resourcesQueries(d.Checks)); err != nil {
+					break
+				}
+			}
+			if name == workloadLookupResources {
+				w, err = newLookupWorkload("LookupResources", p.resources, 0)
+			} else {
+				w, err = newLookupWorkload("LookupResourcesPage", p.resources, uint32(cfg.PageSize))
+			}
+		case workloadLookupSubjects:
+			if p.subjects, err = answer("LookupSubjects", subjectsQueries(d.Checks)); err != nil {
+				break
+			}
+			w, err = newLookupWorkload("LookupSubjects", p.subjects, 0)
+		case workloadMixed:
+			w, err = newMixedWorkload(d, checks)
+		case workloadImport:
+		default:
+			err = fmt.Errorf("unknown workload %q", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.workloads = append(p.workloads, w)
+	}
+	return p, nil
+}
+
+// verifyAll asks every system a sample of the check queries and of the
+// lookup queries in use, fully consistent, and fails on the first answer
+// that differs from the first system's. It then waits until every system's
+// minimize_latency answers are current.
+func verifyAll(ctx context.Context, cfg Config, systems []*System, d *Dataset, p *workloadPlan, warn io.Writer, logf func(string, ...any)) error {
+	qs := sample(d.Checks, cfg.Verify, cfg.Seed)
+	if err := verify(ctx, systems, qs, warn); err != nil {
+		return err
+	}
+	logf("verified: identical answers on %d sampled check queries", len(qs))
+	for _, set := range []*lookupSet{p.resources, p.subjects} {
+		if set == nil {
+			continue
+		}
+		if err := verifyLookups(ctx, systems, set, cfg.Verify, cfg.Seed); err != nil {
+			return err
+		}
+		logf("verified: identical result sets on %d sampled %s queries", min(cfg.Verify, len(set.queries)), set.kind)
+	}
+	return settle(ctx, systems, qs[0], 15*time.Second)
+}
+
+// runWorkloads times each planned workload on every system, interleaved
+// ABBA, one after the other; import reports the load loadAll timed.
+func runWorkloads(ctx context.Context, cfg Config, systems []*System, p *workloadPlan, imports []importStats, stderr io.Writer, logf func(string, ...any)) ([]Result, error) {
+	var progress io.Writer
+	if cfg.Duration > 3*time.Second {
+		progress = stderr
+	}
+	var results []Result
+	for i, w := range p.workloads {
+		if p.names[i] == workloadImport {
+			for j, sys := range systems {
+				results = append(results, imports[j].result(sys))
+			}
+			continue
+		}
+		logf("running %s for %v (%d rounds per system, concurrency %d) ...", w.Name(), cfg.Duration, cfg.Rounds, cfg.Concurrency)
+		rs, err := runInterleaved(ctx, cfg, systems, w, progress)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, rs...)
+	}
+	return results, nil
 }
 
 // readSchema reads sys's schema over the wire and compiles it with

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,5 +76,162 @@ func TestRun_EndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "ratio gatehouse/spicedb") {
 		t.Errorf("stdout lacks the ratio table:\n%s", stdout.String())
+	}
+}
+
+func TestCompareLookup_Mismatch(t *testing.T) {
+	tests := []struct {
+		name      string
+		ref, got  []string
+		wantFirst string // "" = no mismatch
+		wantHas   string
+	}{
+		{"same", []string{"a", "b (CONDITIONAL_PERMISSION)", "c"}, []string{"a", "b (CONDITIONAL_PERMISSION)", "c"}, "", ""},
+		{"both empty", nil, []string{}, "", ""},
+		{"reference has one more", []string{"a", "b", "c"}, []string{"a", "c"}, "b", "ref"},
+		{"other has one more", []string{"a", "c"}, []string{"a", "b", "c"}, "b", "other"},
+		{"other has more at the end", []string{"a"}, []string{"a", "z"}, "z", "other"},
+		{"permissionship differs", []string{"a", "b"}, []string{"a", "b (CONDITIONAL_PERMISSION)"}, "b", "ref"},
+		{"first of several", []string{"b", "d"}, []string{"a", "b", "e"}, "a", "other"},
+		{"duplicate", []string{"a", "a"}, []string{"a"}, "a", "ref"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := compareLookup("LookupResources", "doc#view@user:u", "ref", tt.ref, "other", tt.got)
+			if tt.wantFirst == "" {
+				if e != nil {
+					t.Fatalf("compareLookup = %v, want no mismatch", e)
+				}
+				return
+			}
+			if e == nil {
+				t.Fatalf("compareLookup = nil, want a mismatch on %q", tt.wantFirst)
+			}
+			if e.ID != tt.wantFirst || e.Has != tt.wantHas {
+				t.Errorf("mismatch on %q held by %s, want %q held by %s", e.ID, e.Has, tt.wantFirst, tt.wantHas)
+			}
+		})
+	}
+}
+
+func TestLookupMismatchError_Message(t *testing.T) {
+	e := compareLookup("LookupSubjects", "doc:1#view@user", "gatehouse-memory", []string{"u1", "u3"}, "spicedb-memory", []string{"u1", "u2", "u3"})
+	e.Checked, e.Sampled = 4, 20
+	want := `LookupSubjects answers differ on doc:1#view@user: spicedb-memory returns "u2", gatehouse-memory does not (query 4 of 20 sampled)`
+	if got := e.Error(); got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if strings.Contains(e.Error(), "\n") {
+		t.Error("message spans lines")
+	}
+}
+
+// TestVerifyLookups_Mismatch loads two gatehouse servers with data that
+// differs in one relationship and expects verification to name the query
+// and the one resource and subject that differ.
+func TestVerifyLookups_Mismatch(t *testing.T) {
+	ctx := context.Background()
+	var systems []*System
+	for i, name := range []string{"full", "short"} {
+		sys, err := startGatehouse(ctx, "test-key", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sys.Close()
+		sys.Name = name
+		rels := testRels()
+		if i == 1 {
+			rels = slices.DeleteFunc(rels, func(r *v1.Relationship) bool {
+				return r.GetResource().GetObjectId() == "d4" && r.GetRelation() == "viewer"
+			})
+		}
+		if _, err := load(ctx, sys, &Dataset{Schema: testSchema, Relationships: rels}); err != nil {
+			t.Fatal(err)
+		}
+		systems = append(systems, sys)
+	}
+	frank := &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "frank"}}
+	tests := []struct {
+		name    string
+		kind    string
+		queries []lookupQuery
+		want    string
+	}{
+		{"resources", "LookupResources",
+			[]lookupQuery{resourcesQuery{ResourceType: "doc", Permission: "edit", Subject: frank}, resourcesQuery{ResourceType: "doc", Permission: "view", Subject: frank}},
+			`LookupResources answers differ on doc#view@user:frank: full returns "d4", short does not`},
+		{"subjects", "LookupSubjects",
+			[]lookupQuery{subjectsQuery{Resource: &v1.ObjectReference{ObjectType: "doc", ObjectId: "d4"}, Permission: "view", SubjectType: "user"}},
+			`LookupSubjects answers differ on doc:d4#view@user: full returns "frank", short does not`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := answerLookups(ctx, systems[0], tt.kind, tt.queries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = verifyLookups(ctx, systems, set, 10, 1)
+			var me *LookupMismatchError
+			if !errors.As(err, &me) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("verifyLookups = %v, want a *LookupMismatchError containing %q", err, tt.want)
+			}
+			if err := verifyLookups(ctx, systems[:1], set, 10, 1); err != nil {
+				t.Errorf("one system: verifyLookups = %v, want nil", err)
+			}
+		})
+	}
+}
+
+// TestRun_AllWorkloads boots both real servers and runs every workload on a
+// small scenario: each must have results for both systems, without errors
+// or wrong answers, in the table and the JSON.
+func TestRun_AllWorkloads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts gatehouse and SpiceDB")
+	}
+	out := filepath.Join(t.TempDir(), "results.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--scenario", "DeepArrow", "--workloads", "all", "--query-count", "50",
+		"--duration", "1s", "--rounds", "1", "--warmup", "0s", "--concurrency", "4", "--batch", "20", "--page-size", "2", "--out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit = %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	workloads := []string{"CheckPermission", "CheckBulkPermissions", "LookupResources", "LookupResourcesPage",
+		"LookupSubjects", "Mixed(99% check, 1% write)", "ImportBulkRelationships"}
+	withItems := map[string]bool{"CheckBulkPermissions": true, "ImportBulkRelationships": true}
+	got := map[string][]string{}
+	for _, r := range rep.Results {
+		got[r.Workload] = append(got[r.Workload], r.System)
+		if r.Requests == 0 || r.Errors != 0 || r.Wrong != 0 {
+			t.Errorf("%s on %s: %d requests, %d errors, %d wrong (%s)", r.Workload, r.System, r.Requests, r.Errors, r.Wrong, r.FirstError)
+		}
+		if withItems[r.Workload] != (r.ItemsPerSecond > 0) {
+			t.Errorf("%s on %s: items/s %.0f", r.Workload, r.System, r.ItemsPerSecond)
+		}
+	}
+	for _, w := range workloads {
+		if fmt.Sprint(got[w]) != "[gatehouse-memory spicedb-memory]" {
+			t.Errorf("workload %s has results for %v, want both systems", w, got[w])
+		}
+		if !strings.Contains(stdout.String(), w) {
+			t.Errorf("table lacks %s", w)
+		}
+	}
+	if len(rep.Results) != 2*len(workloads) || len(rep.Ratios) != len(workloads) {
+		t.Errorf("%d results and %d ratios, want %d and %d", len(rep.Results), len(rep.Ratios), 2*len(workloads), len(workloads))
+	}
+	if rep.LookupResourcesQueries == 0 || rep.LookupSubjectsQueries == 0 || len(rep.Flags.Workloads) != len(workloads) || rep.Flags.Batch != 20 || rep.Flags.PageSize != 2 {
+		t.Errorf("report = %+v", rep)
+	}
+	if !strings.Contains(stderr.String(), "sampled LookupResources queries") || !strings.Contains(stderr.String(), "sampled LookupSubjects queries") {
+		t.Errorf("stderr does not report lookup verification:\n%s", stderr.String())
 	}
 }

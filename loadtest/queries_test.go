@@ -253,7 +253,7 @@ func TestGenerateQueries_Gatehouse(t *testing.T) {
 	}
 	defer gh.Close()
 	d := &Dataset{Schema: testSchema, Relationships: testRels()}
-	if err := load(ctx, gh, d); err != nil {
+	if _, err := load(ctx, gh, d); err != nil {
 		t.Fatal(err)
 	}
 	sch, err := readSchema(ctx, gh)

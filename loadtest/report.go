@@ -15,19 +15,22 @@ import (
 
 // Result is one system's figures for one workload, over all its timed rounds.
 type Result struct {
-	System     string    `json:"system"`
-	Kind       string    `json:"kind"`
-	Workload   string    `json:"workload"`
-	Requests   int       `json:"requests"`
-	Errors     int       `json:"errors"`
-	Wrong      int       `json:"wrong_answers"`
-	Seconds    float64   `json:"seconds"`
-	RPS        float64   `json:"requests_per_second"`
-	P50ms      float64   `json:"p50_ms"`
-	P95ms      float64   `json:"p95_ms"`
-	P99ms      float64   `json:"p99_ms"`
-	RoundRPS   []float64 `json:"round_requests_per_second"`
-	FirstError string    `json:"first_error,omitempty"`
+	System   string  `json:"system"`
+	Kind     string  `json:"kind"`
+	Workload string  `json:"workload"`
+	Requests int     `json:"requests"`
+	Errors   int     `json:"errors"`
+	Wrong    int     `json:"wrong_answers"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"requests_per_second"`
+	// ItemsPerSecond is checks/s for bulk checks and relationships/s for
+	// imports; 0 (left out) for one-item requests.
+	ItemsPerSecond float64   `json:"items_per_second,omitempty"`
+	P50ms          float64   `json:"p50_ms"`
+	P95ms          float64   `json:"p95_ms"`
+	P99ms          float64   `json:"p99_ms"`
+	RoundRPS       []float64 `json:"round_requests_per_second"`
+	FirstError     string    `json:"first_error,omitempty"`
 }
 
 func newResult(sys *System, workload string, r *roundResult, roundRPS []float64) Result {
@@ -42,6 +45,7 @@ func newResult(sys *System, workload string, r *roundResult, roundRPS []float64)
 	}
 	if res.Seconds > 0 {
 		res.RPS = float64(r.requests) / res.Seconds
+		res.ItemsPerSecond = float64(r.items) / res.Seconds
 	}
 	if r.firstErr != nil {
 		res.FirstError = r.firstErr.Error()
@@ -154,11 +158,15 @@ type Report struct {
 	Relationships int       `json:"relationships"`
 	Queries       int       `json:"check_queries"`
 	QueryMix      QueryMix  `json:"query_mix"`
-	Flags         Flags     `json:"flags"`
-	GoVersion     string    `json:"go_version"`
-	Machine       Machine   `json:"machine"`
-	Results       []Result  `json:"results"`
-	Ratios        []Ratio   `json:"ratios"`
+	// LookupResourcesQueries and LookupSubjectsQueries count the distinct
+	// lookup queries taken from the check queries, when timed.
+	LookupResourcesQueries int      `json:"lookup_resources_queries,omitempty"`
+	LookupSubjectsQueries  int      `json:"lookup_subjects_queries,omitempty"`
+	Flags                  Flags    `json:"flags"`
+	GoVersion              string   `json:"go_version"`
+	Machine                Machine  `json:"machine"`
+	Results                []Result `json:"results"`
+	Ratios                 []Ratio  `json:"ratios"`
 }
 
 func writeJSON(path string, rep *Report) error {
@@ -182,9 +190,13 @@ func writeTable(w io.Writer, rep *Report) error {
 		rep.Scenario, rep.Source, rep.Relationships, queries, rep.Flags.Duration, rep.Flags.Rounds, rep.Flags.Concurrency,
 		rep.Machine.CPUs, rep.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tworkload\treq/s\tp50\tp95\tp99\terrors\twrong\t")
+	fmt.Fprintln(tw, "system\tworkload\treq/s\titems/s\tp50\tp95\tp99\terrors\twrong\t")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t%d\t\n", r.System, r.Workload, r.RPS,
+		items := "-"
+		if r.ItemsPerSecond > 0 {
+			items = strconv.FormatFloat(r.ItemsPerSecond, 'f', 0, 64)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t\n", r.System, r.Workload, r.RPS, items,
 			fmtMs(r.P50ms), fmtMs(r.P95ms), fmtMs(r.P99ms), r.Errors, r.Wrong)
 	}
 	if err := tw.Flush(); err != nil {
@@ -203,7 +215,7 @@ func writeTable(w io.Writer, rep *Report) error {
 	}
 	for _, r := range rep.Results {
 		if r.FirstError != "" {
-			fmt.Fprintf(w, "first error from %s: %s\n", r.System, r.FirstError)
+			fmt.Fprintf(w, "first error from %s on %s: %s\n", r.System, r.Workload, r.FirstError)
 		}
 	}
 	return nil

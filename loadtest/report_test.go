@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRatios_AgainstFastestSpiceDB(t *testing.T) {
@@ -67,5 +68,36 @@ func TestMemTotal(t *testing.T) {
 				t.Errorf("memTotal = %d, %v; want %d, err %v", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestWriteTable_ItemsPerSecond(t *testing.T) {
+	sys := &System{Name: "gatehouse-memory", Kind: "gatehouse"}
+	imp := importStats{messages: 3, relationships: 2500, elapsed: 500 * time.Millisecond}.result(sys)
+	if imp.Workload != "ImportBulkRelationships" || imp.Requests != 3 || imp.RPS != 6 || imp.ItemsPerSecond != 5000 || imp.P99ms != 500 {
+		t.Fatalf("import result = %+v", imp)
+	}
+	results := []Result{
+		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "CheckBulkPermissions", RPS: 120, ItemsPerSecond: 12000},
+		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "CheckPermission", RPS: 9000},
+		imp,
+	}
+	var buf bytes.Buffer
+	if err := writeTable(&buf, &Report{Results: results}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(buf.String(), "\n")
+	for _, want := range [][]string{{"items/s"}, {"CheckBulkPermissions", "120", "12000"}, {"CheckPermission", "9000", " - "}, {"ImportBulkRelationships", "6", "5000", "500.00ms"}} {
+		found := false
+		for _, l := range lines {
+			ok := true
+			for _, s := range want {
+				ok = ok && strings.Contains(l, s)
+			}
+			found = found || ok
+		}
+		if !found {
+			t.Errorf("no table line has %q:\n%s", want, buf.String())
+		}
 	}
 }

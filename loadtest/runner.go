@@ -14,6 +14,7 @@ type roundResult struct {
 	requests int // answered without error
 	errors   int
 	wrong    int // answered, but not as the scenario expects
+	items    int // items in the requests answered (bulk checks, relationships)
 	elapsed  time.Duration
 	lat      Latencies
 	firstErr error
@@ -23,6 +24,7 @@ func (r *roundResult) merge(o *roundResult) {
 	r.requests += o.requests
 	r.errors += o.errors
 	r.wrong += o.wrong
+	r.items += o.items
 	r.elapsed += o.elapsed
 	r.lat.Merge(&o.lat)
 	if r.firstErr == nil {
@@ -41,7 +43,7 @@ func runRound(ctx context.Context, sys *System, w Workload, concurrency int, d t
 		wg.Go(func() {
 			r := &per[g]
 			c := sys.Client(g)
-			n := w.Size()
+			n, items := w.Size(), itemsPerRequest(w)
 			i := g * n / concurrency
 			for ctx.Err() == nil {
 				t0 := time.Now()
@@ -58,6 +60,7 @@ func runRound(ctx context.Context, sys *System, w Workload, concurrency int, d t
 					}
 				default:
 					r.requests++
+					r.items += items
 					r.lat.Add(lat)
 					if !ok {
 						r.wrong++

@@ -41,9 +41,7 @@ func sample(qs []CheckQuery, n int, seed int64) []CheckQuery {
 }
 
 func check(ctx context.Context, sys *System, q CheckQuery, cons *v1.Consistency) (v1.CheckPermissionResponse_Permissionship, error) {
-	resp, err := sys.Client(0).CheckPermission(ctx, &v1.CheckPermissionRequest{
-		Consistency: cons, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
-	})
+	resp, err := sys.Client(0).CheckPermission(ctx, checkRequest(q, cons))
 	if err != nil {
 		return 0, fmt.Errorf("%s: check %s: %w", sys.Name, q, err)
 	}
@@ -104,6 +102,91 @@ func settle(ctx context.Context, systems []*System, probe CheckQuery, timeout ti
 				return fmt.Errorf("%s: minimize_latency answer for %s still %s after %v, fully consistent says %s", sys.Name, probe, got, timeout, want)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// LookupMismatchError reports a lookup query two systems answered with
+// different sets of results.
+type LookupMismatchError struct {
+	Kind  string // workload name
+	Query string
+	// Has answered with ID, Lacks did not.
+	Has, Lacks string
+	ID         string
+	Checked    int
+	Sampled    int
+}
+
+func (e *LookupMismatchError) Error() string {
+	return fmt.Sprintf("%s answers differ on %s: %s returns %q, %s does not (query %d of %d sampled)",
+		e.Kind, e.Query, e.Has, e.ID, e.Lacks, e.Checked, e.Sampled)
+}
+
+// firstDifference compares two sorted lists of result keys as multisets and
+// returns the smallest key that one has (more often) than the other, and
+// whether it is a's. ok is false when they are equal.
+func firstDifference(a, b []string) (key string, inA bool, ok bool) {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] == b[j]:
+			i++
+			j++
+		case a[i] < b[j]:
+			return a[i], true, true
+		default:
+			return b[j], false, true
+		}
+	}
+	if i < len(a) {
+		return a[i], true, true
+	}
+	if j < len(b) {
+		return b[j], false, true
+	}
+	return "", false, false
+}
+
+// compareLookup checks that got (from system gotName) has the same results
+// as the reference answer want (from refName), both sorted; it returns nil
+// when they are the same.
+func compareLookup(kind, query, refName string, want []string, gotName string, got []string) *LookupMismatchError {
+	key, inRef, differ := firstDifference(want, got)
+	if !differ {
+		return nil
+	}
+	e := &LookupMismatchError{Kind: kind, Query: query, Has: gotName, Lacks: refName, ID: key}
+	if inRef {
+		e.Has, e.Lacks = refName, gotName
+	}
+	return e
+}
+
+// verifyLookups asks every system but the first a sample of n of set's
+// queries, fully consistent, and fails on the first whose results differ
+// from the first system's (set's answers).
+func verifyLookups(ctx context.Context, systems []*System, set *lookupSet, n int, seed int64) error {
+	idx := make([]int, len(set.queries))
+	for i := range idx {
+		idx[i] = i
+	}
+	if len(idx) > n {
+		r := rand.New(rand.NewPCG(uint64(seed), 0x2545f4914f6cdd1d))
+		idx = r.Perm(len(idx))[:n]
+	}
+	for k, i := range idx {
+		q := set.queries[i]
+		for _, sys := range systems[1:] {
+			got, err := lookupKeys(ctx, sys, q)
+			if err != nil {
+				return err
+			}
+			if e := compareLookup(set.kind, q.String(), systems[0].Name, set.answers[i], sys.Name, got); e != nil {
+				e.Checked, e.Sampled = k+1, len(idx)
+				return e
+			}
 		}
 	}
 	return nil
