@@ -122,7 +122,7 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		if err != nil {
 			return err
 		}
-		d.Checks, mix, err = generateQueries(ctx, sch, d.Relationships, cfg.QueryCount, cfg.Seed, classify)
+		d.Checks, mix, err = generateQueries(ctx, sch, d.Relationships, cfg.QueryCount, cfg.Seed, QueryShape{Permissions: d.QueryPermissions, Context: d.ContextFor}, classify)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}

@@ -42,7 +42,7 @@ func sample(qs []CheckQuery, n int, seed int64) []CheckQuery {
 
 func check(ctx context.Context, sys *System, q CheckQuery, cons *v1.Consistency) (v1.CheckPermissionResponse_Permissionship, error) {
 	resp, err := sys.Client(0).CheckPermission(ctx, &v1.CheckPermissionRequest{
-		Consistency: cons, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
+		Consistency: cons, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject, Context: q.Context,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: check %s: %w", sys.Name, q, err)

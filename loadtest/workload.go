@@ -33,7 +33,7 @@ func newCheckWorkload(d *Dataset) (*checkWorkload, error) {
 	w := &checkWorkload{}
 	for _, q := range d.Checks {
 		w.reqs = append(w.reqs, &v1.CheckPermissionRequest{
-			Consistency: minimizeLatency, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
+			Consistency: minimizeLatency, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject, Context: q.Context,
 		})
 		w.want = append(w.want, q.Want)
 	}
