@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -342,5 +343,22 @@ func TestMultiTenant_Differential(t *testing.T) {
 	t.Logf("generated: %s; %d plain denied, %d caveat-denied", mix, plain, caveated)
 	if mix.Allowed == 0 || plain == 0 || caveated == 0 || mix.Conditional != 0 {
 		t.Errorf("generated: %s; %d plain denied, %d caveat-denied; want allowed, both kinds of denied and no conditional", mix, plain, caveated)
+	}
+}
+
+// BenchmarkMultiTenant_Build times generating each size of the scenario
+// (go test -run '^$' -bench MultiTenant_Build -benchtime 1x).
+func BenchmarkMultiTenant_Build(b *testing.B) {
+	for _, sc := range multiTenantScenarios() {
+		b.Run(strings.TrimPrefix(sc.Name, "MultiTenantSaaS-"), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := sc.Build(context.Background(), BuildParams{Seed: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(len(d.Relationships)), "rels")
+			}
+		})
 	}
 }
