@@ -82,14 +82,28 @@ definition document {
 }
 `
 
-// Classification and clearance levels, in order.
-var mtLevels = [...]string{"public", "internal", "confidential", "restricted"}
+// Numbers of classification (and clearance) levels, environment lists and
+// environments.
+const (
+	mtLevels  = 4
+	mtEnvSets = 4
+	mtEnvs    = 3
+)
 
-// mtEnvSets are the environment lists a document may be used in; each one
-// lacks at least one of mtEnvs.
-var mtEnvSets = [...][]string{{"prod", "staging"}, {"staging"}, {"staging", "dev"}, {"prod"}}
+// mtLevel names classification and clearance level i, in order: public <
+// internal < confidential < restricted.
+func mtLevel(i int) string {
+	return [mtLevels]string{"public", "internal", "confidential", "restricted"}[i]
+}
 
-var mtEnvs = [...]string{"prod", "staging", "dev"}
+// mtEnvSet is environment list i that a document may be used in; each one
+// lacks at least one environment.
+func mtEnvSet(i int) []string {
+	return [mtEnvSets][]string{{"prod", "staging"}, {"staging"}, {"staging", "dev"}, {"prod"}}[i]
+}
+
+// mtEnv names environment i.
+func mtEnv(i int) string { return [mtEnvs]string{"prod", "staging", "dev"}[i] }
 
 // multiTenantScenarios are gatehouse's own multi-tenant SaaS scenarios.
 func multiTenantScenarios() []Scenario {
@@ -168,8 +182,8 @@ func multiTenantContext(seed int64) ContextFunc {
 		if rt := tenantOf(resource.GetObjectId()); rt != tenant && h%4 == 0 {
 			tenant = rt
 		}
-		env := mtEnvs[pick([]int{60, 30, 10}, int(h/4%100))]
-		return mtContext(tenant, env, mtLevels[clearanceOf(seed, sid)])
+		env := mtEnv(pick([]int{60, 30, 10}, int(h/4%100)))
+		return mtContext(tenant, env, mtLevel(clearanceOf(seed, sid)))
 	}
 }
 
@@ -185,8 +199,8 @@ func mtContext(tenant, env, clearance string) *structpb.Struct {
 type mtDoc struct {
 	ref     *v1.ObjectReference
 	tenant  int
-	class   int // index into mtLevels
-	envs    int // index into mtEnvSets
+	class   int // level, see mtLevel
+	envs    int // see mtEnvSet
 	user    string
 	userTen int    // the user's tenant
 	exclude string // a user with a share of the document, or ""
@@ -199,8 +213,8 @@ type mtBuilder struct {
 	rels  []*v1.Relationship
 	users []int // users per tenant
 	// Shared caveats: the relationships only read them.
-	cleared  [len(mtLevels)]*v1.ContextualizedCaveat
-	deployed [len(mtEnvSets)]*v1.ContextualizedCaveat
+	cleared  [mtLevels]*v1.ContextualizedCaveat
+	deployed [mtEnvSets]*v1.ContextualizedCaveat
 	owned    []mtDoc
 	guests   []mtDoc
 }
@@ -236,10 +250,11 @@ func buildMultiTenant(n int, seed int64) *Dataset {
 		seed: seed,
 		rels: make([]*v1.Relationship, 0, n+n/50),
 	}
-	for i, l := range mtLevels {
-		b.cleared[i] = mtCaveat("clearance_covers", map[string]any{"classification": l})
+	for i := range mtLevels {
+		b.cleared[i] = mtCaveat("clearance_covers", map[string]any{"classification": mtLevel(i)})
 	}
-	for i, envs := range mtEnvSets {
+	for i := range mtEnvSets {
+		envs := mtEnvSet(i)
 		list := make([]any, len(envs))
 		for j, e := range envs {
 			list[j] = e
@@ -411,7 +426,7 @@ func (b *mtBuilder) tenant(t, budget, keep int) {
 func covers(c, l int) bool { return c >= l }
 
 func allowedEnv(envs int, env string) bool {
-	for _, e := range mtEnvSets[envs] {
+	for _, e := range mtEnvSet(envs) {
 		if e == env {
 			return true
 		}
@@ -421,8 +436,8 @@ func allowedEnv(envs int, env string) bool {
 
 // deniedEnv is an environment a document with envs may not be used in.
 func deniedEnv(envs int) string {
-	for _, e := range mtEnvs {
-		if !allowedEnv(envs, e) {
+	for i := range mtEnvs {
+		if e := mtEnv(i); !allowedEnv(envs, e) {
 			return e
 		}
 	}
@@ -447,18 +462,18 @@ func (b *mtBuilder) checks() []CheckQuery {
 		out = append(out, CheckQuery{
 			Resource: d.ref, Permission: perm,
 			Subject: mtSub(mtObj("user", user), ""),
-			Context: mtContext(tenant, env, mtLevels[clearance]),
+			Context: mtContext(tenant, env, mtLevel(clearance)),
 			Want:    w,
 		})
 	}
 	for _, d := range b.owned {
 		ts := "t" + strconv.Itoa(d.tenant)
-		env := mtEnvSets[d.envs][rng.IntN(len(mtEnvSets[d.envs]))]
+		env := mtEnvSet(d.envs)[rng.IntN(len(mtEnvSet(d.envs)))]
 		clr := clearanceOf(b.seed, d.user)
 		add(d, "view", d.user, ts, env, clr, covers(clr, d.class))
 		add(d, "edit", d.user, ts, env, clr, covers(clr, d.class))
 		// Disallowed environment.
-		add(d, "view", d.user, ts, deniedEnv(d.envs), len(mtLevels)-1, false)
+		add(d, "view", d.user, ts, deniedEnv(d.envs), mtLevels-1, false)
 		// Insufficient clearance.
 		if d.class > 0 {
 			add(d, "view", d.user, ts, env, d.class-1, false)
@@ -471,19 +486,19 @@ func (b *mtBuilder) checks() []CheckQuery {
 			ot := (d.tenant + 1) % len(b.users)
 			other := mtUserID(ot, rng.IntN(b.users[ot]))
 			if other != d.exclude {
-				add(d, "view", other, "t"+strconv.Itoa(ot), env, len(mtLevels)-1, false)
+				add(d, "view", other, "t"+strconv.Itoa(ot), env, mtLevels-1, false)
 			}
 		}
 		// A random user of the tenant: the data decides.
 		u := mtUserID(d.tenant, rng.IntN(b.users[d.tenant]))
 		out = append(out, CheckQuery{
 			Resource: d.ref, Permission: "view", Subject: mtSub(mtObj("user", u), ""),
-			Context: mtContext(ts, env, mtLevels[clearanceOf(b.seed, u)]),
+			Context: mtContext(ts, env, mtLevel(clearanceOf(b.seed, u))),
 		})
 	}
 	for _, d := range b.guests {
 		ts := "t" + strconv.Itoa(d.tenant)
-		env := mtEnvSets[d.envs][rng.IntN(len(mtEnvSets[d.envs]))]
+		env := mtEnvSet(d.envs)[rng.IntN(len(mtEnvSet(d.envs)))]
 		clr := clearanceOf(b.seed, d.user)
 		// Working in their own tenant: the share does not hold.
 		add(d, "view", d.user, "t"+strconv.Itoa(d.userTen), env, clr, false)

@@ -325,9 +325,9 @@ func TestMultiTenant_Differential(t *testing.T) {
 			continue
 		}
 		allowedSomewhere := false
-		for _, env := range mtEnvs {
+		for i := range mtEnvs {
 			open := q
-			open.Context = mtContext(tenantOf(q.Resource.GetObjectId()), env, "restricted")
+			open.Context = mtContext(tenantOf(q.Resource.GetObjectId()), mtEnv(i), "restricted")
 			p, err := classify(ctx, open)
 			if err != nil {
 				t.Fatal(err)
