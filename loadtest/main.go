@@ -194,7 +194,7 @@ func prepareChecks(ctx context.Context, cfg Config, sc Scenario, d *Dataset, ref
 		if err != nil {
 			return mix, err
 		}
-		d.Checks, mix, err = generateQueries(ctx, sch, d.Relationships, cfg.QueryCount, cfg.Seed, classify)
+		d.Checks, mix, err = generateQueries(ctx, sch, d.Relationships, cfg.QueryCount, cfg.Seed, QueryShape{Permissions: d.QueryPermissions, Context: d.ContextFor}, classify)
 		if err != nil {
 			return mix, fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}

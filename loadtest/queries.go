@@ -127,6 +127,7 @@ type querySampler struct {
 	// resTypes are the definitions with relations or permissions whose
 	// objects occur as resources in the data, in schema order.
 	resTypes []*schema.Definition
+	perms    map[string][]string // type -> the relations and permissions queried
 	resIDs   map[string][]string // type -> distinct resource IDs, in data order
 	out      map[objKey][]edge   // relationships by resource
 	outRel   map[objRel][]edge   // relationships by resource and relation
@@ -138,9 +139,21 @@ type querySampler struct {
 // absentPrefix starts the IDs of subjects that no relationship has.
 const absentPrefix = "loadtest-absent-"
 
-func newQuerySampler(sch *schema.Schema, rels []*v1.Relationship, seed int64) (*querySampler, error) {
+// QueryShape is what a scenario says about its generated queries.
+type QueryShape struct {
+	// Permissions, when not empty, are the only "type#relation" pairs (of
+	// relations or permissions) queried.
+	Permissions []string
+	// Context, when not nil, gives each query's request context.
+	Context ContextFunc
+}
+
+// newQuerySampler indexes rels for sampling queries on the permissions
+// listed (all of the schema's when none are).
+func newQuerySampler(sch *schema.Schema, rels []*v1.Relationship, seed int64, permissions []string) (*querySampler, error) {
 	s := &querySampler{
 		rng:    rand.New(rand.NewPCG(uint64(seed), 0x51ed270b27f3a1c9)),
+		perms:  map[string][]string{},
 		resIDs: map[string][]string{},
 		out:    map[objKey][]edge{},
 		outRel: map[objRel][]edge{},
@@ -161,12 +174,22 @@ func newQuerySampler(sch *schema.Schema, rels []*v1.Relationship, seed int64) (*
 		s.subjects = append(s.subjects, sub)
 	}
 	for _, d := range sch.Definitions() {
-		if len(d.Order) > 0 && len(s.resIDs[d.Name]) > 0 {
+		if len(s.resIDs[d.Name]) == 0 {
+			continue
+		}
+		var names []string
+		for _, name := range d.Order {
+			if len(permissions) == 0 || slices.Contains(permissions, d.Name+"#"+name) {
+				names = append(names, name)
+			}
+		}
+		if len(names) > 0 {
 			s.resTypes = append(s.resTypes, d)
+			s.perms[d.Name] = names
 		}
 	}
 	if len(s.resTypes) == 0 {
-		return nil, fmt.Errorf("no relationship has a resource of a type with relations or permissions")
+		return nil, fmt.Errorf("no relationship has a resource of a type with relations or permissions to query")
 	}
 	if len(s.subjects) == 0 {
 		return nil, fmt.Errorf("no relationship has a non-wildcard subject")
@@ -182,7 +205,7 @@ func newQuerySampler(sch *schema.Schema, rels []*v1.Relationship, seed int64) (*
 // subject that occurs in the data.
 func (s *querySampler) next() CheckQuery {
 	def := s.resTypes[s.rng.IntN(len(s.resTypes))]
-	perm := def.Order[s.rng.IntN(len(def.Order))]
+	perm := s.perms[def.Name][s.rng.IntN(len(s.perms[def.Name]))]
 	ids := s.resIDs[def.Name]
 	res := objKey{def.Name, ids[s.rng.IntN(len(ids))]}
 	var sub subjKey
@@ -239,12 +262,14 @@ func (s *querySampler) walk(res objKey) (subjKey, bool) {
 // from the surplus of the fuller half and, where the data cannot give
 // enough allowed queries, drops not-allowed ones so that at least a third
 // stay allowed. It fails unless the set has both an allowed and a
-// not-allowed query. Each query's Want is classify's answer. The result is a
-// function of the schema, the relationships (in order), n, seed and the
+// not-allowed query. Each query's Want is classify's answer. shape may
+// narrow the permissions queried and give each candidate a request context
+// (so that caveats are decided, not CONDITIONAL). The result is a function
+// of the schema, the relationships (in order), n, seed, shape and the
 // answers.
-func generateQueries(ctx context.Context, sch *schema.Schema, rels []*v1.Relationship, n int, seed int64, classify Classifier) ([]CheckQuery, QueryMix, error) {
+func generateQueries(ctx context.Context, sch *schema.Schema, rels []*v1.Relationship, n int, seed int64, shape QueryShape, classify Classifier) ([]CheckQuery, QueryMix, error) {
 	mix := QueryMix{Source: queriesGenerated, Seed: seed, Requested: n}
-	s, err := newQuerySampler(sch, rels, seed)
+	s, err := newQuerySampler(sch, rels, seed, shape.Permissions)
 	if err != nil {
 		return nil, mix, err
 	}
@@ -258,6 +283,9 @@ func generateQueries(ctx context.Context, sch *schema.Schema, rels []*v1.Relatio
 		maxCandidates, maxClassified := mix.Candidates+200*n+1000, classified+20*n+200
 		for mix.Candidates < maxCandidates && classified < maxClassified && (len(allowed) < wantAllowed || len(other) < wantOther) {
 			q := s.next()
+			if shape.Context != nil {
+				q.Context = shape.Context(q.Resource, q.Subject)
+			}
 			mix.Candidates++
 			key := q.String()
 			if seen[key] {

@@ -106,18 +106,18 @@ func TestGenerateQueries_DeterministicDistinctAndMixed(t *testing.T) {
 	rels := testRels()
 	classify := reachClassifier(rels)
 	ctx := context.Background()
-	a, mixA, err := generateQueries(ctx, sch, rels, 60, 7, classify)
+	a, mixA, err := generateQueries(ctx, sch, rels, 60, 7, QueryShape{}, classify)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, mixB, err := generateQueries(ctx, sch, rels, 60, 7, classify)
+	b, mixB, err := generateQueries(ctx, sch, rels, 60, 7, QueryShape{}, classify)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mixA != mixB || strings.Join(queryStrings(a), "\n") != strings.Join(queryStrings(b), "\n") {
 		t.Fatalf("same seed, different sets:\n%v\n%v", mixA, mixB)
 	}
-	c, _, err := generateQueries(ctx, sch, rels, 60, 8, classify)
+	c, _, err := generateQueries(ctx, sch, rels, 60, 8, QueryShape{}, classify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestGenerateQueries_SkipsRejectedAndStopsOnFatal(t *testing.T) {
 		}
 		return reach(ctx, q)
 	}
-	qs, mix, err := generateQueries(ctx, sch, rels, 40, 1, rejectGroups)
+	qs, mix, err := generateQueries(ctx, sch, rels, 40, 1, QueryShape{}, rejectGroups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestGenerateQueries_SkipsRejectedAndStopsOnFatal(t *testing.T) {
 	down := func(context.Context, CheckQuery) (v1.CheckPermissionResponse_Permissionship, error) {
 		return 0, status.Error(codes.Unavailable, "connection refused")
 	}
-	if _, _, err := generateQueries(ctx, sch, rels, 40, 1, down); err == nil || !strings.Contains(err.Error(), "Unavailable") {
+	if _, _, err := generateQueries(ctx, sch, rels, 40, 1, QueryShape{}, down); err == nil || !strings.Contains(err.Error(), "Unavailable") {
 		t.Errorf("unreachable classifier: err = %v, want the Unavailable error", err)
 	}
 }
@@ -208,7 +208,7 @@ func TestGenerateQueries_KeepsAThirdAllowed(t *testing.T) {
 		}
 		return v1.CheckPermissionResponse_PERMISSIONSHIP_NO_PERMISSION, nil
 	}
-	_, mix, err := generateQueries(ctx, sch, rels, 200, 1, rare)
+	_, mix, err := generateQueries(ctx, sch, rels, 200, 1, QueryShape{}, rare)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestGenerateQueries_AbsentSubjectsWhenEverythingIsAllowed(t *testing.T) {
 		}
 		return v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION, nil
 	}
-	_, mix, err := generateQueries(ctx, sch, rels, 50, 1, absentDenied)
+	_, mix, err := generateQueries(ctx, sch, rels, 50, 1, QueryShape{}, absentDenied)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestGenerateQueries_AbsentSubjectsWhenEverythingIsAllowed(t *testing.T) {
 	allowAll := func(context.Context, CheckQuery) (v1.CheckPermissionResponse_Permissionship, error) {
 		return v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION, nil
 	}
-	if _, _, err := generateQueries(ctx, sch, rels, 50, 1, allowAll); err == nil || !strings.Contains(err.Error(), "need both") {
+	if _, _, err := generateQueries(ctx, sch, rels, 50, 1, QueryShape{}, allowAll); err == nil || !strings.Contains(err.Error(), "need both") {
 		t.Errorf("all allowed: err = %v, want a need-both error", err)
 	}
 }
@@ -263,11 +263,11 @@ func TestGenerateQueries_Gatehouse(t *testing.T) {
 	classify := func(ctx context.Context, q CheckQuery) (v1.CheckPermissionResponse_Permissionship, error) {
 		return check(ctx, gh, q, fullyConsistent)
 	}
-	a, mix, err := generateQueries(ctx, sch, d.Relationships, 80, 3, classify)
+	a, mix, err := generateQueries(ctx, sch, d.Relationships, 80, 3, QueryShape{}, classify)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := generateQueries(ctx, sch, d.Relationships, 80, 3, classify)
+	b, _, err := generateQueries(ctx, sch, d.Relationships, 80, 3, QueryShape{}, classify)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	dscfg "github.com/authzed/spicedb/pkg/cmd/datastore"
 	"github.com/authzed/spicedb/pkg/datastore"
 	sdbtuple "github.com/authzed/spicedb/pkg/tuple"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Scenario is a named data set with the queries to run against it.
@@ -38,7 +40,18 @@ type Dataset struct {
 	Checks        []CheckQuery
 	// MaxDepth is the dispatch depth the scenario needs; 0 = the default (50).
 	MaxDepth int
+	// ContextFor, when set, gives the request context of a generated check
+	// query (--queries generated); nil means generated queries carry none.
+	ContextFor ContextFunc
+	// QueryPermissions, when not empty, are the "type#relation" pairs
+	// generated queries ask about; empty means every one in the schema.
+	QueryPermissions []string
 }
+
+// ContextFunc returns the CheckPermission request context for a query on
+// resource by subject: the caller's side of the scenario's caveats. It must
+// be a function of its arguments only, so that generated sets stay seeded.
+type ContextFunc func(resource *v1.ObjectReference, subject *v1.SubjectReference) *structpb.Struct
 
 // CheckQuery is one CheckPermission question. Want is the answer the
 // scenario expects, or UNSPECIFIED when it does not say.
@@ -46,7 +59,9 @@ type CheckQuery struct {
 	Resource   *v1.ObjectReference
 	Permission string
 	Subject    *v1.SubjectReference
-	Want       v1.CheckPermissionResponse_Permissionship
+	// Context is the request's caveat context, or nil.
+	Context *structpb.Struct
+	Want    v1.CheckPermissionResponse_Permissionship
 }
 
 func (q CheckQuery) String() string {
@@ -54,7 +69,15 @@ func (q CheckQuery) String() string {
 	if r := q.Subject.GetOptionalRelation(); r != "" {
 		s += "#" + r
 	}
-	return q.Resource.GetObjectType() + ":" + q.Resource.GetObjectId() + "#" + q.Permission + "@" + s
+	s = q.Resource.GetObjectType() + ":" + q.Resource.GetObjectId() + "#" + q.Permission + "@" + s
+	if q.Context != nil {
+		// encoding/json sorts map keys, so equal contexts print alike.
+		b, err := json.Marshal(q.Context.AsMap())
+		if err == nil {
+			s += " with " + string(b)
+		}
+	}
+	return s
 }
 
 // scenarios returns every known scenario, sorted by name.
@@ -67,6 +90,7 @@ func scenarios() []Scenario {
 		}
 		out = append(out, Scenario{Name: b.Name, Source: "spicedb", Tags: tags, Build: spicedbBenchmark(b)})
 	}
+	out = append(out, multiTenantScenarios()...)
 	slices.SortFunc(out, func(a, b Scenario) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -55,7 +55,7 @@ var minimizeLatency = &v1.Consistency{Requirement: &v1.Consistency_MinimizeLaten
 // checkRequest is the one place a CheckQuery becomes a CheckPermissionRequest.
 func checkRequest(q CheckQuery, cons *v1.Consistency) *v1.CheckPermissionRequest {
 	return &v1.CheckPermissionRequest{
-		Consistency: cons, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
+		Consistency: cons, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject, Context: q.Context,
 	}
 }
 

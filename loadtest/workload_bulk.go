@@ -10,7 +10,7 @@ import (
 
 // bulkItem is the one place a CheckQuery becomes a bulk check item.
 func bulkItem(q CheckQuery) *v1.CheckBulkPermissionsRequestItem {
-	return &v1.CheckBulkPermissionsRequestItem{Resource: q.Resource, Permission: q.Permission, Subject: q.Subject}
+	return &v1.CheckBulkPermissionsRequestItem{Resource: q.Resource, Permission: q.Permission, Subject: q.Subject, Context: q.Context}
 }
 
 // bulkWindows cuts qs into consecutive windows of batch queries, wrapping
