@@ -91,6 +91,7 @@ func scenarios() []Scenario {
 		out = append(out, Scenario{Name: b.Name, Source: "spicedb", Tags: tags, Build: spicedbBenchmark(b)})
 	}
 	out = append(out, multiTenantScenarios()...)
+	out = append(out, nestedGroupsScenario())
 	slices.SortFunc(out, func(a, b Scenario) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
