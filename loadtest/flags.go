@@ -24,6 +24,10 @@ type Config struct {
 	QueryCount  int
 	Out         string
 	List        bool
+	// Systems are the systems to run, in the order given.
+	Systems []string
+	// PostgresURL is the administrative connection for spicedb-postgres.
+	PostgresURL string
 	// Args are the command-line arguments as given, for the record.
 	Args []string
 }
@@ -43,10 +47,11 @@ type Flags struct {
 	Verify      int      `json:"verify_sample"`
 	Queries     string   `json:"queries"`
 	QueryCount  int      `json:"query_count,omitempty"`
+	Systems     []string `json:"systems"`
 }
 
 func (c Config) flags() Flags {
-	f := Flags{c.Args, c.Scenario, c.Duration.String(), c.Concurrency, c.Conns, c.Rounds, c.Warmup.String(), c.Rels, c.Seed, c.Verify, c.Queries, 0}
+	f := Flags{c.Args, c.Scenario, c.Duration.String(), c.Concurrency, c.Conns, c.Rounds, c.Warmup.String(), c.Rels, c.Seed, c.Verify, c.Queries, 0, c.Systems}
 	if c.Queries == queriesGenerated {
 		f.QueryCount = c.QueryCount
 	}
@@ -62,10 +67,14 @@ func usagef(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// defaultSystems is --systems's default.
+const defaultSystems = "gatehouse-memory,spicedb-memory,spicedb-postgres"
+
 // parseFlags reads args into a Config and checks it against the known
-// scenario names.
-func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config, error) {
+// scenario names. postgresURL is --postgres-url's default.
+func parseFlags(args []string, stderr io.Writer, scenarioNames []string, postgresURL string) (Config, error) {
 	c := Config{Args: args}
+	var systems string
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Scenario, "scenario", "", "scenario to run (see --list)")
@@ -81,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	fs.IntVar(&c.QueryCount, "query-count", 2000, "number of distinct queries with --queries generated")
 	fs.StringVar(&c.Out, "out", "", "write results as JSON to this file")
 	fs.BoolVar(&c.List, "list", false, "list scenarios and exit")
+	fs.StringVar(&systems, "systems", defaultSystems, "comma-separated systems to run, each in its own process: "+strings.Join(systemNames(), ", "))
+	fs.StringVar(&c.PostgresURL, "postgres-url", postgresURL, "PostgreSQL to create spicedb-postgres's database on (default from $LOADTEST_POSTGRES_URL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -92,6 +103,10 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	}
 	if c.List {
 		return c, nil
+	}
+	var err error
+	if c.Systems, err = parseSystems(systems); err != nil {
+		return c, err
 	}
 	return c, c.validate(scenarioNames)
 }
@@ -122,8 +137,31 @@ func (c Config) validate(scenarioNames []string) error {
 		return usagef("--queries must be %q or %q, not %q", queriesGenerated, queriesScenario, c.Queries)
 	case c.QueryCount < 2:
 		return usagef("--query-count must be at least 2 (one allowed and one denied query)")
+	case contains(c.Systems, "spicedb-postgres"):
+		if err := checkPostgresURL(c.PostgresURL); err != nil {
+			return &UsageError{Msg: err.Error()}
+		}
 	}
 	return nil
+}
+
+// parseSystems splits --systems into known, distinct system names.
+func parseSystems(s string) ([]string, error) {
+	valid := systemNames()
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+			return nil, usagef("--systems has an empty name; valid systems: %s", strings.Join(valid, ", "))
+		case !contains(valid, name):
+			return nil, usagef("unknown system %q; valid systems: %s", name, strings.Join(valid, ", "))
+		case contains(out, name):
+			return nil, usagef("--systems names %s twice", name)
+		}
+		out = append(out, name)
+	}
+	return out, nil
 }
 
 func contains(list []string, s string) bool {

@@ -25,17 +25,29 @@ import (
 )
 
 func main() {
+	os.Exit(runMain(os.Args[1:]))
+}
+
+// runMain runs the program with the process's signals and standard streams.
+func runMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }
 
 // run is the whole program; it returns the exit status: 0 ok, 1 failed run,
-// 2 bad usage.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// 2 bad usage. With the hidden first argument serve-system it is instead a
+// child serving one system (see serveSystem).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == serveCommand {
+		return serveSystem(ctx, args[1:], stdin, stdout, stderr)
+	}
 	all := scenarios()
-	cfg, err := parseFlags(args, stderr, scenarioNames(all))
+	postgresURL := os.Getenv("LOADTEST_POSTGRES_URL")
+	if postgresURL == "" {
+		postgresURL = defaultPostgresURL
+	}
+	cfg, err := parseFlags(args, stderr, scenarioNames(all), postgresURL)
 	if errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
@@ -80,31 +92,24 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		logf("note: scenario %s has a fixed size; --rels %d is ignored", sc.Name, cfg.Rels)
 	}
 
+	systems, err := startSystems(ctx, cfg, logf)
+	defer func() {
+		for _, sys := range systems {
+			sys.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
 	logf("building scenario %s ...", sc.Name)
 	d, err := sc.Build(ctx, BuildParams{Rels: cfg.Rels, Seed: cfg.Seed})
 	if err != nil {
 		return fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
 	if d.MaxDepth > 50 {
-		logf("note: scenario %s asks for dispatch depth %d; both servers run with the default 50", sc.Name, d.MaxDepth)
+		logf("note: scenario %s asks for dispatch depth %d; every server runs with the default 50", sc.Name, d.MaxDepth)
 	}
-	key, err := randomKey()
-	if err != nil {
-		return err
-	}
-	logf("starting gatehouse and spicedb on loopback ...")
-	gh, err := startGatehouse(ctx, key, cfg.Conns)
-	if err != nil {
-		return err
-	}
-	defer gh.Close()
-	sdb, err := startSpiceDB(ctx, key, cfg.Conns)
-	if err != nil {
-		return err
-	}
-	defer sdb.Close()
-	systems := []*System{gh, sdb}
-
 	for _, sys := range systems {
 		t0 := time.Now()
 		if err := load(ctx, sys, d); err != nil {
@@ -112,13 +117,22 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		}
 		logf("loaded %s at %s: schema + %d relationships in %v", sys.Name, sys.Addr, len(d.Relationships), time.Since(t0).Round(time.Millisecond))
 	}
+	// Queries are classified by gatehouse where it runs: its answers are the
+	// ones the README describes; else by the first system.
+	classifier := systems[0]
+	for _, sys := range systems {
+		if sys.Kind == "gatehouse" {
+			classifier = sys
+			break
+		}
+	}
 	classify := func(ctx context.Context, q CheckQuery) (v1.CheckPermissionResponse_Permissionship, error) {
-		return check(ctx, gh, q, fullyConsistent)
+		return check(ctx, classifier, q, fullyConsistent)
 	}
 	var mix QueryMix
 	t0 := time.Now()
 	if cfg.Queries == queriesGenerated {
-		sch, err := readSchema(ctx, gh)
+		sch, err := readSchema(ctx, classifier)
 		if err != nil {
 			return err
 		}
@@ -138,7 +152,7 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 			return fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}
 	}
-	logf("queries: %s (classified by %s, fully consistent; %d candidates, %d rejected, in %v)", mix, gh.Name, mix.Candidates, mix.Rejected, time.Since(t0).Round(time.Millisecond))
+	logf("queries: %s (classified by %s, fully consistent; %d candidates, %d rejected, in %v)", mix, classifier.Name, mix.Candidates, mix.Rejected, time.Since(t0).Round(time.Millisecond))
 	w, err := newCheckWorkload(d)
 	if err != nil {
 		return fmt.Errorf("scenario %s: %w", sc.Name, err)
@@ -148,7 +162,7 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		return err
 	}
 	logf("verified: identical answers on %d sampled check queries", len(qs))
-	if err := settle(ctx, systems, qs[0], 15*time.Second); err != nil {
+	if err := settle(ctx, systems, qs, 15*time.Second); err != nil {
 		return err
 	}
 
@@ -193,7 +207,33 @@ func readSchema(ctx context.Context, sys *System) (*schema.Schema, error) {
 	return sch, nil
 }
 
-// randomKey makes the preshared key both servers require for this run.
+// startSystems starts cfg.Systems, each in a child process of this
+// executable. The systems started so far are returned with any error, for
+// the caller to close.
+func startSystems(ctx context.Context, cfg Config, logf func(string, ...any)) ([]*System, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	key, err := randomKey()
+	if err != nil {
+		return nil, err
+	}
+	o := systemOptions{exe: exe, key: key, conns: cfg.Conns, postgresURL: cfg.PostgresURL}
+	var systems []*System
+	for _, name := range cfg.Systems {
+		t0 := time.Now()
+		sys, err := startSystem(ctx, name, o)
+		if err != nil {
+			return systems, err
+		}
+		systems = append(systems, sys)
+		logf("started %s: pid %d, %s, in %v", name, sys.PID(), sys.Addr, time.Since(t0).Round(time.Millisecond))
+	}
+	return systems, nil
+}
+
+// randomKey makes the preshared key every server require for this run.
 func randomKey() (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {

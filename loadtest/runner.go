@@ -15,6 +15,7 @@ type roundResult struct {
 	errors   int
 	wrong    int // answered, but not as the scenario expects
 	elapsed  time.Duration
+	cpu      time.Duration // the server process's CPU time during the round
 	lat      Latencies
 	firstErr error
 }
@@ -24,6 +25,7 @@ func (r *roundResult) merge(o *roundResult) {
 	r.errors += o.errors
 	r.wrong += o.wrong
 	r.elapsed += o.elapsed
+	r.cpu += o.cpu
 	r.lat.Merge(&o.lat)
 	if r.firstErr == nil {
 		r.firstErr = o.firstErr
@@ -96,7 +98,9 @@ func schedule(n, rounds int) [][]int {
 }
 
 // runInterleaved warms every system up, then runs cfg.Rounds timed rounds per
-// system in ABBA order, each of cfg.Duration/(rounds*systems).
+// system in ABBA order, each of cfg.Duration/(rounds*systems). A server's CPU
+// time is sampled before and after each of its timed rounds; its peak RSS is
+// read after the last.
 func runInterleaved(ctx context.Context, cfg Config, systems []*System, w Workload, progress io.Writer) ([]Result, error) {
 	if cfg.Warmup > 0 {
 		for _, sys := range systems {
@@ -113,7 +117,16 @@ func runInterleaved(ctx context.Context, cfg Config, systems []*System, w Worklo
 				return nil, err
 			}
 			step++
+			cpu0, err := systems[si].CPU()
+			if err != nil {
+				return nil, err
+			}
 			r := runRound(ctx, systems[si], w, cfg.Concurrency, roundDur)
+			cpu1, err := systems[si].CPU()
+			if err != nil {
+				return nil, err
+			}
+			r.cpu = cpu1 - cpu0
 			rps := float64(r.requests) / r.elapsed.Seconds()
 			roundRPS[si] = append(roundRPS[si], rps)
 			if progress != nil {
@@ -125,7 +138,11 @@ func runInterleaved(ctx context.Context, cfg Config, systems []*System, w Worklo
 	}
 	out := make([]Result, len(systems))
 	for i, sys := range systems {
-		out[i] = newResult(sys, w.Name(), &totals[i], roundRPS[i])
+		rss, err := sys.PeakRSS()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = newResult(sys, w.Name(), &totals[i], roundRPS[i], rss)
 	}
 	return out, nil
 }
