@@ -136,6 +136,9 @@ func runInterleaved(ctx context.Context, cfg Config, systems []*System, w Worklo
 			totals[si].merge(r)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // the last round was cut short
+	}
 	out := make([]Result, len(systems))
 	for i, sys := range systems {
 		rss, err := sys.PeakRSS()

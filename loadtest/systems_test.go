@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +79,28 @@ func TestStartSystem_ChildProcesses(t *testing.T) {
 				t.Errorf("process %d still exists after Close", pid)
 			}
 		})
+	}
+}
+
+// TestStartChild_SpiceDBPostgresUnreachable runs a real spicedb-postgres
+// child whose database cannot be reached: it exits, and the parent's error
+// is one line carrying the child's reason.
+func TestStartChild_SpiceDBPostgresUnreachable(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := childSpec{
+		name: "spicedb-postgres", path: exe, args: []string{serveCommand, "--system", "spicedb-postgres"},
+		env:   []string{envServeKey + "=k", envServeDatastoreURL + "=postgres://postgres@127.0.0.1:1/x?sslmode=disable"},
+		ready: 30 * time.Second,
+	}
+	_, _, err = startChild(context.Background(), spec)
+	if err == nil {
+		t.Fatal("startChild succeeded")
+	}
+	want := "spicedb-postgres: exited before it was ready (exit status 1); last output: loadtest serve-system: spicedb-postgres: migrate: "
+	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error = %q, want one line starting %q and saying connection refused", err, want)
 	}
 }
