@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	authzed "github.com/authzed/authzed-go/v1"
@@ -90,7 +91,7 @@ func serveSystem(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	case "spicedb-postgres":
 		srv, err = serveSpiceDB(ctx, key, os.Getenv(envServeDatastoreURL))
 	default:
-		err = fmt.Errorf("unknown system; valid systems: %v", systemNames())
+		err = fmt.Errorf("unknown system; valid systems: %s", strings.Join(systemNames(), ", "))
 	}
 	if err != nil {
 		return fail(err)
