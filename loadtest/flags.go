@@ -30,6 +30,10 @@ type Config struct {
 	PageSize  int // OptionalLimit for lookup-resources-page
 	Out       string
 	List      bool
+	// Systems are the systems to run, in the order given.
+	Systems []string
+	// PostgresURL is the administrative connection for spicedb-postgres.
+	PostgresURL string
 	// Args are the command-line arguments as given, for the record.
 	Args []string
 }
@@ -52,13 +56,14 @@ type Flags struct {
 	Workloads   []string `json:"workloads"`
 	Batch       int      `json:"batch,omitempty"`
 	PageSize    int      `json:"page_size,omitempty"`
+	Systems     []string `json:"systems"`
 }
 
 func (c Config) flags() Flags {
 	f := Flags{
 		Args: c.Args, Scenario: c.Scenario, Duration: c.Duration.String(), Concurrency: c.Concurrency, Conns: c.Conns,
 		Rounds: c.Rounds, Warmup: c.Warmup.String(), Rels: c.Rels, Seed: c.Seed, Verify: c.Verify, Queries: c.Queries,
-		Workloads: c.Workloads,
+		Workloads: c.Workloads, Systems: c.Systems,
 	}
 	if c.Queries == queriesGenerated {
 		f.QueryCount = c.QueryCount
@@ -81,10 +86,14 @@ func usagef(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// defaultSystems is --systems's default.
+const defaultSystems = "gatehouse-memory,spicedb-memory,spicedb-postgres"
+
 // parseFlags reads args into a Config and checks it against the known
-// scenario names.
-func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config, error) {
+// scenario names. postgresURL is --postgres-url's default.
+func parseFlags(args []string, stderr io.Writer, scenarioNames []string, postgresURL string) (Config, error) {
 	c := Config{Args: args}
+	var systems string
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Scenario, "scenario", "", "scenario to run (see --list)")
@@ -103,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	fs.IntVar(&c.PageSize, "page-size", 100, "OptionalLimit of the one page read (lookup-resources-page)")
 	fs.StringVar(&c.Out, "out", "", "write results as JSON to this file")
 	fs.BoolVar(&c.List, "list", false, "list scenarios and exit")
+	fs.StringVar(&systems, "systems", defaultSystems, "comma-separated systems to run, each in its own process: "+strings.Join(systemNames(), ", "))
+	fs.StringVar(&c.PostgresURL, "postgres-url", postgresURL, "PostgreSQL to create spicedb-postgres's database on (default from $LOADTEST_POSTGRES_URL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -117,6 +128,9 @@ func parseFlags(args []string, stderr io.Writer, scenarioNames []string) (Config
 	}
 	var err error
 	if c.Workloads, err = parseWorkloads(*workloads); err != nil {
+		return c, err
+	}
+	if c.Systems, err = parseSystems(systems); err != nil {
 		return c, err
 	}
 	return c, c.validate(scenarioNames)
@@ -152,6 +166,10 @@ func (c Config) validate(scenarioNames []string) error {
 		return usagef("--batch must be between 1 and %d", maxBatch)
 	case c.PageSize < 1 || c.PageSize > maxPageSize:
 		return usagef("--page-size must be between 1 and %d", maxPageSize)
+	case contains(c.Systems, "spicedb-postgres"):
+		if err := checkPostgresURL(c.PostgresURL); err != nil {
+			return &UsageError{Msg: err.Error()}
+		}
 	}
 	return nil
 }
@@ -183,6 +201,25 @@ func parseWorkloads(s string) ([]string, error) {
 		default:
 			return nil, usagef("unknown workload %q; valid workloads: %s, %s", name, strings.Join(workloadNames(), ", "), workloadAll)
 		}
+	}
+	return out, nil
+}
+
+// parseSystems splits --systems into known, distinct system names.
+func parseSystems(s string) ([]string, error) {
+	valid := systemNames()
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+			return nil, usagef("--systems has an empty name; valid systems: %s", strings.Join(valid, ", "))
+		case !contains(valid, name):
+			return nil, usagef("unknown system %q; valid systems: %s", name, strings.Join(valid, ", "))
+		case contains(out, name):
+			return nil, usagef("--systems names %s twice", name)
+		}
+		out = append(out, name)
 	}
 	return out, nil
 }

@@ -30,10 +30,18 @@ func TestParseFlags_Validation(t *testing.T) {
 		{"unknown queries", []string{"--scenario", "DeepArrow", "--queries", "random"}, `--queries must be "generated" or "scenario", not "random"`},
 		{"too few queries", []string{"--scenario", "DeepArrow", "--query-count", "1"}, "--query-count must be at least 2"},
 		{"undefined flag", []string{"--nope"}, "flag provided but not defined"},
+		{"one system", []string{"--scenario", "DeepArrow", "--systems", "gatehouse-bolt"}, ""},
+		{"all systems", []string{"--scenario", "DeepArrow", "--systems", "gatehouse-memory, gatehouse-bolt,spicedb-memory,spicedb-postgres"}, ""},
+		{"unknown system", []string{"--scenario", "DeepArrow", "--systems", "gatehouse-memory,spicedb-crdb"}, `unknown system "spicedb-crdb"; valid systems: gatehouse-memory, gatehouse-bolt, spicedb-memory, spicedb-postgres`},
+		{"empty system", []string{"--scenario", "DeepArrow", "--systems", "gatehouse-memory,,spicedb-memory"}, "--systems has an empty name; valid systems: gatehouse-memory"},
+		{"no systems", []string{"--scenario", "DeepArrow", "--systems", ""}, "--systems has an empty name"},
+		{"system twice", []string{"--scenario", "DeepArrow", "--systems", "spicedb-memory,spicedb-memory"}, "--systems names spicedb-memory twice"},
+		{"postgres url not a url", []string{"--scenario", "DeepArrow", "--postgres-url", "host=localhost dbname=x"}, "--postgres-url must be a URL like postgres://"},
+		{"postgres url unused", []string{"--scenario", "DeepArrow", "--systems", "spicedb-memory", "--postgres-url", "host=localhost"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseFlags(tt.args, io.Discard, names)
+			_, err := parseFlags(tt.args, io.Discard, names, defaultPostgresURL)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("parseFlags(%q) = %v, want nil", tt.args, err)
@@ -52,11 +60,12 @@ func TestParseFlags_Validation(t *testing.T) {
 }
 
 func TestParseFlags_Defaults(t *testing.T) {
-	c, err := parseFlags([]string{"--scenario", "DeepArrow"}, io.Discard, []string{"DeepArrow"})
+	c, err := parseFlags([]string{"--scenario", "DeepArrow"}, io.Discard, []string{"DeepArrow"}, "postgres://db.example/x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Duration != 20*time.Second || c.Concurrency != 16 || c.Rounds != 4 || c.Conns != 1 || c.Queries != "generated" || c.QueryCount != 2000 {
+	if c.Duration != 20*time.Second || c.Concurrency != 16 || c.Rounds != 4 || c.Conns != 1 || c.Queries != "generated" || c.QueryCount != 2000 ||
+		!slices.Equal(c.Systems, []string{"gatehouse-memory", "spicedb-memory", "spicedb-postgres"}) || c.PostgresURL != "postgres://db.example/x" {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -87,7 +96,7 @@ func TestParseFlags_Workloads(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseFlags(append([]string{"--scenario", "DeepArrow"}, tt.args...), io.Discard, names)
+			c, err := parseFlags(append([]string{"--scenario", "DeepArrow"}, tt.args...), io.Discard, names, defaultPostgresURL)
 			if tt.wantErr != "" {
 				var ue *UsageError
 				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.wantErr) {

@@ -17,18 +17,20 @@ type importStats struct {
 	messages      int
 	relationships int
 	elapsed       time.Duration // from opening the stream to its response
+	cpu           time.Duration // the server process's CPU time during the load
+	peakRSS       int64         // the server's peak RSS after the load
 }
 
 // result is the import as a workload Result: requests are messages, items
 // relationships, and the one latency sample the whole import.
 func (s importStats) result(sys *System) Result {
-	r := &roundResult{requests: s.messages, items: s.relationships, elapsed: s.elapsed}
+	r := &roundResult{requests: s.messages, items: s.relationships, elapsed: s.elapsed, cpu: s.cpu}
 	r.lat.Add(s.elapsed)
 	rps := 0.0
 	if s.elapsed > 0 {
 		rps = float64(s.messages) / s.elapsed.Seconds()
 	}
-	return newResult(sys, importWorkloadName, r, []float64{rps})
+	return newResult(sys, importWorkloadName, r, []float64{rps}, s.peakRSS)
 }
 
 // importWorkloadName names the import in results.

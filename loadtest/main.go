@@ -25,17 +25,29 @@ import (
 )
 
 func main() {
+	os.Exit(runMain(os.Args[1:]))
+}
+
+// runMain runs the program with the process's signals and standard streams.
+func runMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }
 
 // run is the whole program; it returns the exit status: 0 ok, 1 failed run,
-// 2 bad usage.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// 2 bad usage. With the hidden first argument serve-system it is instead a
+// child serving one system (see serveSystem).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == serveCommand {
+		return serveSystem(ctx, args[1:], stdin, stdout, stderr)
+	}
 	all := scenarios()
-	cfg, err := parseFlags(args, stderr, scenarioNames(all))
+	postgresURL := os.Getenv("LOADTEST_POSTGRES_URL")
+	if postgresURL == "" {
+		postgresURL = defaultPostgresURL
+	}
+	cfg, err := parseFlags(args, stderr, scenarioNames(all), postgresURL)
 	if errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
@@ -77,29 +89,29 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 	started := time.Now()
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 
-	d, err := buildDataset(ctx, cfg, sc, logf)
-	if err != nil {
-		return err
-	}
-	logf("starting gatehouse and spicedb on loopback ...")
-	systems, err := startSystems(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	systems, err := startSystems(ctx, cfg, logf)
 	defer func() {
 		for _, sys := range systems {
 			sys.Close()
 		}
 	}()
+	if err != nil {
+		return err
+	}
+	d, err := buildDataset(ctx, cfg, sc, logf)
+	if err != nil {
+		return err
+	}
 	imports, err := loadAll(ctx, systems, d, logf)
 	if err != nil {
 		return err
 	}
-	mix, err := prepareChecks(ctx, cfg, sc, d, systems[0], logf)
+	ref := referenceSystem(systems)
+	mix, err := prepareChecks(ctx, cfg, sc, d, ref, logf)
 	if err != nil {
 		return err
 	}
-	plan, err := planWorkloads(ctx, cfg, d, systems[0], logf)
+	plan, err := planWorkloads(ctx, cfg, d, ref, logf)
 	if err != nil {
 		return fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
@@ -140,28 +152,20 @@ func buildDataset(ctx context.Context, cfg Config, sc Scenario, logf func(string
 		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
 	if d.MaxDepth > 50 {
-		logf("note: scenario %s asks for dispatch depth %d; both servers run with the default 50", sc.Name, d.MaxDepth)
+		logf("note: scenario %s asks for dispatch depth %d; every server runs with the default 50", sc.Name, d.MaxDepth)
 	}
 	return d, nil
 }
 
-// startSystems starts every system under test, gatehouse first: it is the
-// reference that classifies queries and answers lookups.
-func startSystems(ctx context.Context, cfg Config) ([]*System, error) {
-	key, err := randomKey()
-	if err != nil {
-		return nil, err
+// referenceSystem is the system whose fully consistent answers are the
+// expected ones: the first gatehouse system, else the first system.
+func referenceSystem(systems []*System) *System {
+	for _, sys := range systems {
+		if sys.Kind == "gatehouse" {
+			return sys
+		}
 	}
-	gh, err := startGatehouse(ctx, key, cfg.Conns)
-	if err != nil {
-		return nil, err
-	}
-	sdb, err := startSpiceDB(ctx, key, cfg.Conns)
-	if err != nil {
-		gh.Close()
-		return nil, err
-	}
-	return []*System{gh, sdb}, nil
+	return systems[0]
 }
 
 // loadAll loads the dataset into every system, one after the other, and
@@ -170,8 +174,20 @@ func loadAll(ctx context.Context, systems []*System, d *Dataset, logf func(strin
 	out := make([]importStats, len(systems))
 	for i, sys := range systems {
 		t0 := time.Now()
+		cpu0, err := sys.CPU()
+		if err != nil {
+			return nil, err
+		}
 		st, err := load(ctx, sys, d)
 		if err != nil {
+			return nil, err
+		}
+		cpu1, err := sys.CPU()
+		if err != nil {
+			return nil, err
+		}
+		st.cpu = cpu1 - cpu0
+		if st.peakRSS, err = sys.PeakRSS(); err != nil {
 			return nil, err
 		}
 		out[i] = st
@@ -298,7 +314,7 @@ func verifyAll(ctx context.Context, cfg Config, systems []*System, d *Dataset, p
 		}
 		logf("verified: identical result sets on %d sampled %s queries", min(cfg.Verify, len(set.queries)), set.kind)
 	}
-	return settle(ctx, systems, qs[0], 15*time.Second)
+	return settle(ctx, systems, qs, 15*time.Second)
 }
 
 // runWorkloads times each planned workload on every system, interleaved
@@ -340,7 +356,33 @@ func readSchema(ctx context.Context, sys *System) (*schema.Schema, error) {
 	return sch, nil
 }
 
-// randomKey makes the preshared key both servers require for this run.
+// startSystems starts cfg.Systems, each in a child process of this
+// executable. The systems started so far are returned with any error, for
+// the caller to close.
+func startSystems(ctx context.Context, cfg Config, logf func(string, ...any)) ([]*System, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	key, err := randomKey()
+	if err != nil {
+		return nil, err
+	}
+	o := systemOptions{exe: exe, key: key, conns: cfg.Conns, postgresURL: cfg.PostgresURL}
+	var systems []*System
+	for _, name := range cfg.Systems {
+		t0 := time.Now()
+		sys, err := startSystem(ctx, name, o)
+		if err != nil {
+			return systems, err
+		}
+		systems = append(systems, sys)
+		logf("started %s: pid %d, %s, in %v", name, sys.PID(), sys.Addr, time.Since(t0).Round(time.Millisecond))
+	}
+	return systems, nil
+}
+
+// randomKey makes the preshared key every server require for this run.
 func randomKey() (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {

@@ -17,7 +17,7 @@ import (
 
 func TestRun_UnknownScenario(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--scenario", "Nope"}, &stdout, &stderr)
+	code := run(context.Background(), []string{"--scenario", "Nope"}, nil, &stdout, &stderr)
 	if code != 2 {
 		t.Errorf("exit = %d, want 2", code)
 	}
@@ -45,15 +45,37 @@ func TestMismatchError_Message(t *testing.T) {
 	}
 }
 
-// TestRun_EndToEnd boots both real servers on loopback and runs a tiny
-// scenario through load, verification and timed rounds.
+func TestRun_PostgresUnreachable(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--scenario", "DeepArrow", "--systems", "spicedb-postgres",
+		"--postgres-url", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable"}, nil, &stdout, &stderr)
+	if code != 1 {
+		t.Errorf("exit = %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "loadtest: spicedb-postgres: PostgreSQL at 127.0.0.1:1 unreachable: ") {
+		t.Errorf("stderr = %q, want it to end with one line saying PostgreSQL is unreachable", stderr.String())
+	}
+}
+
+// TestRun_EndToEnd boots real servers as child processes on loopback and
+// runs a tiny scenario through load, verification and timed rounds. It adds
+// spicedb-postgres when GATEHOUSE_TEST_POSTGRES_URL is set.
 func TestRun_EndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts gatehouse and SpiceDB")
 	}
+	systems := "gatehouse-memory,gatehouse-bolt,spicedb-memory"
+	args := []string{"--scenario", "DeepArrow", "--duration", "1200ms", "--warmup", "0s", "--concurrency", "4", "--query-count", "200", "--verify", "50"}
+	if url := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL"); url != "" {
+		systems += ",spicedb-postgres"
+		args = append(args, "--postgres-url", url)
+	}
+	want := len(strings.Split(systems, ","))
 	out := filepath.Join(t.TempDir(), "results.json")
+	args = append(args, "--systems", systems, "--out", out)
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--scenario", "DeepArrow", "--duration", "800ms", "--warmup", "0s", "--concurrency", "4", "--out", out}, &stdout, &stderr)
+	code := run(context.Background(), args, nil, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit = %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -65,13 +87,16 @@ func TestRun_EndToEnd(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 2 || len(rep.Ratios) != 1 || rep.Machine.CPUs == 0 || rep.GoVersion == "" ||
+	if len(rep.Results) != want || len(rep.Ratios) != 1 || rep.Machine.CPUs == 0 || rep.GoVersion == "" ||
 		rep.QueryMix.Source != "generated" || rep.QueryMix.Allowed == 0 || rep.QueryMix.Denied == 0 || rep.Flags.Queries != "generated" {
 		t.Fatalf("report = %+v", rep)
 	}
 	for _, r := range rep.Results {
 		if r.Requests == 0 || r.Errors != 0 || r.Wrong != 0 {
 			t.Errorf("%s: %d requests, %d errors, %d wrong (%s)", r.System, r.Requests, r.Errors, r.Wrong, r.FirstError)
+		}
+		if r.ServerCPUSeconds <= 0 || r.ServerPeakRSS < 1<<20 {
+			t.Errorf("%s: server cpu %vs, peak rss %d bytes", r.System, r.ServerCPUSeconds, r.ServerPeakRSS)
 		}
 	}
 	if !strings.Contains(stdout.String(), "ratio gatehouse/spicedb") {
@@ -133,11 +158,7 @@ func TestVerifyLookups_Mismatch(t *testing.T) {
 	ctx := context.Background()
 	var systems []*System
 	for i, name := range []string{"full", "short"} {
-		sys, err := startGatehouse(ctx, "test-key", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sys.Close()
+		sys := startTestSystem(t, "gatehouse-memory")
 		sys.Name = name
 		rels := testRels()
 		if i == 1 {
@@ -192,7 +213,7 @@ func TestRun_AllWorkloads(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "results.json")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--scenario", "DeepArrow", "--workloads", "all", "--query-count", "50",
-		"--duration", "1s", "--rounds", "1", "--warmup", "0s", "--concurrency", "4", "--batch", "20", "--page-size", "2", "--out", out}, &stdout, &stderr)
+		"--duration", "1s", "--rounds", "1", "--warmup", "0s", "--concurrency", "4", "--batch", "20", "--page-size", "2", "--out", out, "--systems", "gatehouse-memory,spicedb-memory"}, nil, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit = %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}

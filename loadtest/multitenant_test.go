@@ -269,17 +269,8 @@ func TestMultiTenant_Differential(t *testing.T) {
 	}
 	ctx := context.Background()
 	d := buildMultiTenant(10_000, 1)
-	key := "differential-test-key"
-	gh, err := startGatehouse(ctx, key, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gh.Close()
-	sdb, err := startSpiceDB(ctx, key, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sdb.Close()
+	gh := startTestSystem(t, "gatehouse-memory")
+	sdb := startTestSystem(t, "spicedb-memory")
 	systems := []*System{gh, sdb}
 	for _, sys := range systems {
 		if _, err := load(ctx, sys, d); err != nil {

@@ -244,14 +244,10 @@ func TestGenerateQueries_AbsentSubjectsWhenEverythingIsAllowed(t *testing.T) {
 }
 
 // TestGenerateQueries_Gatehouse generates queries against gatehouse's real
-// server in-process, classified by its answers.
+// server in a child process, classified by its answers.
 func TestGenerateQueries_Gatehouse(t *testing.T) {
 	ctx := context.Background()
-	gh, err := startGatehouse(ctx, "test-key", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gh.Close()
+	gh := startTestSystem(t, "gatehouse-memory")
 	d := &Dataset{Schema: testSchema, Relationships: testRels()}
 	if _, err := load(ctx, gh, d); err != nil {
 		t.Fatal(err)

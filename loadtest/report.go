@@ -30,10 +30,18 @@ type Result struct {
 	P95ms          float64   `json:"p95_ms"`
 	P99ms          float64   `json:"p99_ms"`
 	RoundRPS       []float64 `json:"round_requests_per_second"`
-	FirstError     string    `json:"first_error,omitempty"`
+	// ServerCPUSeconds is the server process's user+system CPU time over
+	// the timed rounds.
+	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
+	// ServerCPUPer1000 is ServerCPUSeconds per 1000 answered requests.
+	ServerCPUPer1000 float64 `json:"server_cpu_seconds_per_1000_requests"`
+	// ServerPeakRSS is the server process's peak resident set size (VmHWM)
+	// over its whole life, loading included, read after the timed rounds.
+	ServerPeakRSS int64  `json:"server_peak_rss_bytes"`
+	FirstError    string `json:"first_error,omitempty"`
 }
 
-func newResult(sys *System, workload string, r *roundResult, roundRPS []float64) Result {
+func newResult(sys *System, workload string, r *roundResult, roundRPS []float64, peakRSS int64) Result {
 	res := Result{
 		System: sys.Name, Kind: sys.Kind, Workload: workload,
 		Requests: r.requests, Errors: r.errors, Wrong: r.wrong,
@@ -42,10 +50,16 @@ func newResult(sys *System, workload string, r *roundResult, roundRPS []float64)
 		P95ms:    ms(r.lat.Percentile(95)),
 		P99ms:    ms(r.lat.Percentile(99)),
 		RoundRPS: roundRPS,
+
+		ServerCPUSeconds: r.cpu.Seconds(),
+		ServerPeakRSS:    peakRSS,
 	}
 	if res.Seconds > 0 {
 		res.RPS = float64(r.requests) / res.Seconds
 		res.ItemsPerSecond = float64(r.items) / res.Seconds
+	}
+	if r.requests > 0 {
+		res.ServerCPUPer1000 = res.ServerCPUSeconds * 1000 / float64(r.requests)
 	}
 	if r.firstErr != nil {
 		res.FirstError = r.firstErr.Error()
@@ -190,14 +204,15 @@ func writeTable(w io.Writer, rep *Report) error {
 		rep.Scenario, rep.Source, rep.Relationships, queries, rep.Flags.Duration, rep.Flags.Rounds, rep.Flags.Concurrency,
 		rep.Machine.CPUs, rep.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tworkload\treq/s\titems/s\tp50\tp95\tp99\terrors\twrong\t")
+	fmt.Fprintln(tw, "system\tworkload\treq/s\titems/s\tp50\tp95\tp99\terrors\twrong\tserver cpu\tcpu ms/1k req\tpeak rss\t")
 	for _, r := range rep.Results {
 		items := "-"
 		if r.ItemsPerSecond > 0 {
 			items = strconv.FormatFloat(r.ItemsPerSecond, 'f', 0, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t\n", r.System, r.Workload, r.RPS, items,
-			fmtMs(r.P50ms), fmtMs(r.P95ms), fmtMs(r.P99ms), r.Errors, r.Wrong)
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%.2fs\t%.1f\t%s\t\n", r.System, r.Workload, r.RPS, items,
+			fmtMs(r.P50ms), fmtMs(r.P95ms), fmtMs(r.P99ms), r.Errors, r.Wrong,
+			r.ServerCPUSeconds, r.ServerCPUPer1000*1000, fmtMiB(r.ServerPeakRSS))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -235,6 +250,10 @@ func fmtDur(d time.Duration) string {
 	default:
 		return strconv.FormatFloat(float64(d)/float64(time.Microsecond), 'f', 0, 64) + "µs"
 	}
+}
+
+func fmtMiB(n int64) string {
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 0, 64) + " MiB"
 }
 
 func fmtRatio(v float64) string {

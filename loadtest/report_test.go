@@ -33,7 +33,8 @@ func TestRatios_AgainstFastestSpiceDB(t *testing.T) {
 
 func TestWriteTable_ShowsRatiosAndNA(t *testing.T) {
 	results := []Result{
-		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "CheckPermission", RPS: 30000, P50ms: 0.4, P95ms: 0.9, P99ms: 1.5},
+		{System: "gatehouse-memory", Kind: "gatehouse", Workload: "CheckPermission", RPS: 30000, P50ms: 0.4, P95ms: 0.9, P99ms: 1.5,
+			ServerCPUSeconds: 1.25, ServerCPUPer1000: 0.0125, ServerPeakRSS: 48 << 20},
 		{System: "spicedb-memory", Kind: "spicedb", Workload: "CheckPermission", RPS: 10000, P50ms: 1, P95ms: 3, P99ms: 0},
 	}
 	rep := &Report{Scenario: "DeepArrow", Source: "spicedb", Results: results, Ratios: ratios(results),
@@ -43,7 +44,7 @@ func TestWriteTable_ShowsRatiosAndNA(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, s := range []string{"2000 generated check queries (seed 3): 1000 allowed, 990 denied, 10 conditional", "gatehouse-memory / spicedb-memory", "3.00x", "n/a", "400µs", "1.50ms", "30000"} {
+	for _, s := range []string{"2000 generated check queries (seed 3): 1000 allowed, 990 denied, 10 conditional", "gatehouse-memory / spicedb-memory", "3.00x", "n/a", "400µs", "1.50ms", "30000", "1.25s", "12.5", "48 MiB", "peak rss"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("table lacks %q:\n%s", s, out)
 		}

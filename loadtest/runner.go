@@ -16,6 +16,7 @@ type roundResult struct {
 	wrong    int // answered, but not as the scenario expects
 	items    int // items in the requests answered (bulk checks, relationships)
 	elapsed  time.Duration
+	cpu      time.Duration // the server process's CPU time during the round
 	lat      Latencies
 	firstErr error
 }
@@ -26,6 +27,7 @@ func (r *roundResult) merge(o *roundResult) {
 	r.wrong += o.wrong
 	r.items += o.items
 	r.elapsed += o.elapsed
+	r.cpu += o.cpu
 	r.lat.Merge(&o.lat)
 	if r.firstErr == nil {
 		r.firstErr = o.firstErr
@@ -99,7 +101,9 @@ func schedule(n, rounds int) [][]int {
 }
 
 // runInterleaved warms every system up, then runs cfg.Rounds timed rounds per
-// system in ABBA order, each of cfg.Duration/(rounds*systems).
+// system in ABBA order, each of cfg.Duration/(rounds*systems). A server's CPU
+// time is sampled before and after each of its timed rounds; its peak RSS is
+// read after the last.
 func runInterleaved(ctx context.Context, cfg Config, systems []*System, w Workload, progress io.Writer) ([]Result, error) {
 	if cfg.Warmup > 0 {
 		for _, sys := range systems {
@@ -116,7 +120,16 @@ func runInterleaved(ctx context.Context, cfg Config, systems []*System, w Worklo
 				return nil, err
 			}
 			step++
+			cpu0, err := systems[si].CPU()
+			if err != nil {
+				return nil, err
+			}
 			r := runRound(ctx, systems[si], w, cfg.Concurrency, roundDur)
+			cpu1, err := systems[si].CPU()
+			if err != nil {
+				return nil, err
+			}
+			r.cpu = cpu1 - cpu0
 			rps := float64(r.requests) / r.elapsed.Seconds()
 			roundRPS[si] = append(roundRPS[si], rps)
 			if progress != nil {
@@ -126,9 +139,16 @@ func runInterleaved(ctx context.Context, cfg Config, systems []*System, w Worklo
 			totals[si].merge(r)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // the last round was cut short
+	}
 	out := make([]Result, len(systems))
 	for i, sys := range systems {
-		out[i] = newResult(sys, w.Name(), &totals[i], roundRPS[i])
+		rss, err := sys.PeakRSS()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = newResult(sys, w.Name(), &totals[i], roundRPS[i], rss)
 	}
 	return out, nil
 }

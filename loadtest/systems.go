@@ -2,27 +2,34 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	authzed "github.com/authzed/authzed-go/v1"
 	"github.com/authzed/grpcutil"
-	"github.com/authzed/spicedb/pkg/cmd/server"
-	"github.com/authzed/spicedb/pkg/cmd/util"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-
-	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
-	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/store/memory"
 )
 
-// System is one running server under test and the clients that drive it.
+// childReadyTimeout bounds a child's start, SpiceDB's migrations included.
+const childReadyTimeout = 90 * time.Second
+
+// systemNames are the systems a run can compare, in the order they are
+// described in the README. A name's prefix before "-" is its kind.
+func systemNames() []string {
+	return []string{"gatehouse-memory", "gatehouse-bolt", "spicedb-memory", "spicedb-postgres"}
+}
+
+// systemKind is "gatehouse" or "spicedb".
+func systemKind(name string) string {
+	kind, _, _ := strings.Cut(name, "-")
+	return kind
+}
+
+// System is one server under test, running in a child process, and the
+// clients that drive it.
 type System struct {
 	// Name labels the configuration in results ("gatehouse-memory", "spicedb-memory").
 	Name string
@@ -30,19 +37,48 @@ type System struct {
 	Kind    string
 	Addr    string
 	clients []*authzed.Client
-	stop    func()
+	proc    *child
+	cleanup func()
 }
 
 // Client returns the client caller i uses; callers share connections round-robin.
 func (s *System) Client(i int) *authzed.Client { return s.clients[i%len(s.clients)] }
 
-// Close closes the clients and stops the server.
+// PID is the server's process ID.
+func (s *System) PID() int { return s.proc.pid() }
+
+// CPU is the CPU time the server process has used so far.
+func (s *System) CPU() (time.Duration, error) {
+	d, err := processCPU(s.PID())
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	return d, nil
+}
+
+// PeakRSS is the server process's peak resident set size in bytes.
+func (s *System) PeakRSS() (int64, error) {
+	n, err := processPeakRSS(s.PID())
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	return n, nil
+}
+
+// Close closes the clients, stops the server process (SIGTERM, then SIGKILL
+// after 5s) and removes what it was given to keep its data in. Closing again
+// does nothing.
 func (s *System) Close() {
 	for _, c := range s.clients {
 		c.Close()
 	}
-	if s.stop != nil {
-		s.stop()
+	s.clients = nil
+	if s.proc != nil {
+		s.proc.stop()
+	}
+	if s.cleanup != nil {
+		s.cleanup()
+		s.cleanup = nil
 	}
 }
 
@@ -60,137 +96,47 @@ func (s *System) dial(key string, conns int) error {
 	return nil
 }
 
-// waitReady polls until the server answers an RPC (any answer but
-// Unavailable), or fails with one line after timeout.
-func (s *System) waitReady(ctx context.Context, timeout time.Duration, died <-chan error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := s.clients[0].ReadSchema(rctx, &v1.ReadSchemaRequest{})
-		cancel()
-		if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
-			return nil
-		}
-		select {
-		case err := <-died:
-			return fmt.Errorf("%s exited while starting: %w", s.Name, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s unreachable at %s after %v: %w", s.Name, s.Addr, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+// systemOptions is what starting any system may need.
+type systemOptions struct {
+	// exe is the loadtest binary the children run.
+	exe   string
+	key   string
+	conns int
+	// postgresURL is the administrative connection spicedb-postgres's
+	// database is created through.
+	postgresURL string
 }
 
-// startGatehouse serves gatehouse's real server (package service, memory
-// store) with net/http on 127.0.0.1:0, HTTP/2 cleartext, as `gatehouse serve` does.
-func startGatehouse(ctx context.Context, key string, conns int) (*System, error) {
-	st := memory.New()
-	srv, err := service.New(ctx, service.Config{Store: st, Keys: []service.Key{{Secret: key, Scopes: service.ScopeAll}}})
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("gatehouse: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		st.Close()
-		return nil, fmt.Errorf("gatehouse: %w", err)
-	}
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(), Protocols: protocols, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
-	died := make(chan error, 1)
-	go func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			died <- err
+// startSystem starts the named system in a child process (exe serve-system
+// --system name) and connects to it once it reports ready.
+func startSystem(ctx context.Context, name string, o systemOptions) (*System, error) {
+	s := &System{Name: name, Kind: systemKind(name)}
+	args := []string{serveCommand, "--system", name}
+	env := []string{envServeKey + "=" + o.key}
+	switch name {
+	case "gatehouse-bolt":
+		dir, err := os.MkdirTemp("", "loadtest-bolt-")
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-	}()
-	s := &System{Name: "gatehouse-memory", Kind: "gatehouse", Addr: ln.Addr().String()}
-	s.stop = func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		srv.Close()
-		st.Close()
+		s.cleanup = func() { os.RemoveAll(dir) }
+		args = append(args, "--data-dir", dir)
+	case "spicedb-postgres":
+		url, err := preparePostgres(ctx, o.postgresURL, spicedbDatabase)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		env = append(env, envServeDatastoreURL+"="+url)
 	}
-	if err := s.dial(key, conns); err != nil {
+	proc, addr, err := startChild(ctx, childSpec{name: name, path: o.exe, args: args, env: env, ready: childReadyTimeout})
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.waitReady(ctx, 10*time.Second, died); err != nil {
+	s.proc, s.Addr = proc, addr
+	if err := s.dial(o.key, o.conns); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// startSpiceDB runs SpiceDB's real gRPC server (pkg/cmd/server) in-process with
-// the library defaults, which match `spicedb serve`'s flag defaults: memory
-// datastore, 5s revision quantization, namespace, dispatch and schema caches
-// on. Only what a loopback benchmark must change is changed: a preshared key,
-// the gRPC listener on loopback, no HTTP gateway, metrics endpoint or
-// telemetry reporting.
-func startSpiceDB(ctx context.Context, key string, conns int) (*System, error) {
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return nil, fmt.Errorf("spicedb: %w", err)
-	}
-	cfg := server.NewConfigWithOptionsAndDefaults(
-		server.WithPresharedSecureKey(key),
-		server.WithGRPCServer(util.GRPCServerConfig{
-			Address:    addr,
-			Network:    "tcp",
-			Enabled:    true,
-			MaxConnAge: 30 * time.Second, // the --grpc-max-conn-age default
-		}),
-		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
-		server.WithMetricsAPI(util.HTTPServerConfig{HTTPEnabled: false}),
-		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
-		server.WithTelemetryEndpoint(""),
-		server.WithSilentlyDisableTelemetry(true),
-	)
-	rs, err := cfg.Complete(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("spicedb: %w", err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	died := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := rs.Run(runCtx); err != nil {
-			died <- err
-		}
-	}()
-	s := &System{Name: "spicedb-memory", Kind: "spicedb", Addr: addr}
-	s.stop = func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	if err := s.dial(key, conns); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.waitReady(ctx, 30*time.Second, died); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// freeLoopbackAddr reserves a port on 127.0.0.1 and releases it for a server
-// that can only be given an address, not a listener.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
