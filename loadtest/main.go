@@ -127,7 +127,7 @@ func runScenario(ctx context.Context, cfg Config, all []Scenario, stdout, stderr
 		Relationships: len(d.Relationships), Queries: len(d.Checks), QueryMix: mix,
 		LookupResourcesQueries: plan.resources.size(), LookupSubjectsQueries: plan.subjects.size(),
 		Flags: cfg.flags(), GoVersion: runtime.Version(), Machine: thisMachine(),
-		Results: results, Ratios: ratios(results),
+		Results: results, Ratios: ratios(results), CheckVsNoop: checkVsNoop(results),
 	}
 	if err := writeTable(stdout, rep); err != nil {
 		return err
@@ -283,6 +283,8 @@ func planWorkloads(ctx context.Context, cfg Config, d *Dataset, ref *System, log
 			w, err = newLookupWorkload("LookupSubjects", p.subjects, 0)
 		case workloadMixed:
 			w, err = newMixedWorkload(d, checks)
+		case workloadNoop:
+			w = noopWorkload{}
 		case workloadImport:
 		default:
 			err = fmt.Errorf("unknown workload %q", name)

@@ -226,7 +226,7 @@ func TestRun_AllWorkloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	workloads := []string{"CheckPermission", "CheckBulkPermissions", "LookupResources", "LookupResourcesPage",
-		"LookupSubjects", "Mixed(99% check, 1% write)", "ImportBulkRelationships"}
+		"LookupSubjects", "Mixed(99% check, 1% write)", "ImportBulkRelationships", "NoOp(health check)"}
 	withItems := map[string]bool{"CheckBulkPermissions": true, "ImportBulkRelationships": true}
 	got := map[string][]string{}
 	for _, r := range rep.Results {
@@ -251,6 +251,9 @@ func TestRun_AllWorkloads(t *testing.T) {
 	}
 	if rep.LookupResourcesQueries == 0 || rep.LookupSubjectsQueries == 0 || len(rep.Flags.Workloads) != len(workloads) || rep.Flags.Batch != 20 || rep.Flags.PageSize != 2 {
 		t.Errorf("report = %+v", rep)
+	}
+	if len(rep.CheckVsNoop) != 2 || rep.CheckVsNoop[0].Ratio <= 0 {
+		t.Errorf("check_vs_noop = %+v, want a positive ratio per system", rep.CheckVsNoop)
 	}
 	if !strings.Contains(stderr.String(), "sampled LookupResources queries") || !strings.Contains(stderr.String(), "sampled LookupSubjects queries") {
 		t.Errorf("stderr does not report lookup verification:\n%s", stderr.String())

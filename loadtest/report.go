@@ -181,6 +181,33 @@ type Report struct {
 	Machine                Machine  `json:"machine"`
 	Results                []Result `json:"results"`
 	Ratios                 []Ratio  `json:"ratios"`
+	// CheckVsNoop is, per system that ran both, CheckPermission throughput
+	// over the no-op RPC's on the same server: how close checks come to
+	// the transport's ceiling.
+	CheckVsNoop []FloorRatio `json:"check_vs_noop,omitempty"`
+}
+
+// FloorRatio is one system's CheckPermission throughput over its no-op RPC
+// throughput.
+type FloorRatio struct {
+	System string  `json:"system"`
+	Ratio  float64 `json:"ratio"`
+}
+
+// checkVsNoop pairs each system's CheckPermission and no-op results.
+func checkVsNoop(results []Result) []FloorRatio {
+	var out []FloorRatio
+	for _, c := range results {
+		if c.Workload != checkWorkloadName {
+			continue
+		}
+		for _, n := range results {
+			if n.System == c.System && n.Workload == noopWorkloadName {
+				out = append(out, FloorRatio{System: c.System, Ratio: div(c.RPS, n.RPS)})
+			}
+		}
+	}
+	return out
 }
 
 func writeJSON(path string, rep *Report) error {
@@ -227,6 +254,9 @@ func writeTable(w io.Writer, rep *Report) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	for _, f := range rep.CheckVsNoop {
+		fmt.Fprintf(w, "%s: CheckPermission at %.0f%% of the no-op RPC's throughput on the same server\n", f.System, 100*f.Ratio)
 	}
 	for _, r := range rep.Results {
 		if r.FirstError != "" {

@@ -102,3 +102,23 @@ func TestWriteTable_ItemsPerSecond(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckVsNoop(t *testing.T) {
+	results := []Result{
+		{System: "gatehouse-memory", Workload: checkWorkloadName, RPS: 800},
+		{System: "gatehouse-memory", Workload: noopWorkloadName, RPS: 1000},
+		{System: "spicedb-memory", Workload: checkWorkloadName, RPS: 300},
+		{System: "spicedb-memory", Workload: "LookupResources", RPS: 50},
+	}
+	got := checkVsNoop(results)
+	if len(got) != 1 || got[0].System != "gatehouse-memory" || got[0].Ratio != 0.8 {
+		t.Errorf("checkVsNoop = %+v, want gatehouse-memory 0.8 only (spicedb ran no no-op)", got)
+	}
+	var b strings.Builder
+	if err := writeTable(&b, &Report{Results: results, CheckVsNoop: got}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "gatehouse-memory: CheckPermission at 80% of the no-op RPC's throughput") {
+		t.Errorf("table lacks the check/no-op line:\n%s", b.String())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/authzed/grpcutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // childReadyTimeout bounds a child's start, SpiceDB's migrations included.
@@ -36,13 +37,31 @@ type System struct {
 	// Kind is "gatehouse" or "spicedb"; ratios compare the two kinds.
 	Kind    string
 	Addr    string
-	clients []*authzed.Client
+	clients []*Client
 	proc    *child
 	cleanup func()
 }
 
 // Client returns the client caller i uses; callers share connections round-robin.
-func (s *System) Client(i int) *authzed.Client { return s.clients[i%len(s.clients)] }
+func (s *System) Client(i int) *Client { return s.clients[i%len(s.clients)] }
+
+// Client is one connection's clients: the authzed-go client every workload
+// uses, and a gRPC health client on a connection of its own, dialled the
+// same way, for the no-op baseline.
+type Client struct {
+	*authzed.Client
+	Health     healthpb.HealthClient
+	healthConn *grpc.ClientConn
+}
+
+// Close closes both connections.
+func (c *Client) Close() error {
+	err := c.Client.Close()
+	if herr := c.healthConn.Close(); err == nil {
+		err = herr
+	}
+	return err
+}
 
 // PID is the server's process ID.
 func (s *System) PID() int { return s.proc.pid() }
@@ -84,14 +103,18 @@ func (s *System) Close() {
 
 // dial opens conns authzed-go clients to addr, plaintext gRPC with the key.
 func (s *System) dial(key string, conns int) error {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpcutil.WithInsecureBearerToken(key)}
 	for range conns {
-		c, err := authzed.NewClient(s.Addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpcutil.WithInsecureBearerToken(key))
+		c, err := authzed.NewClient(s.Addr, opts...)
 		if err != nil {
 			return fmt.Errorf("%s: dial %s: %w", s.Name, s.Addr, err)
 		}
-		s.clients = append(s.clients, c)
+		hc, err := grpc.NewClient(s.Addr, opts...)
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("%s: dial %s: %w", s.Name, s.Addr, err)
+		}
+		s.clients = append(s.clients, &Client{Client: c, Health: healthpb.NewHealthClient(hc), healthConn: hc})
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
-	authzed "github.com/authzed/authzed-go/v1"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Workload names for --workloads.
@@ -17,13 +17,14 @@ const (
 	workloadLookupSubjects      = "lookup-subjects"
 	workloadMixed               = "mixed"
 	workloadImport              = "import"
+	workloadNoop                = "noop"
 	workloadAll                 = "all"
 )
 
 // workloadNames lists every workload, in the order "all" runs them.
 func workloadNames() []string {
 	return []string{workloadCheck, workloadCheckBulk, workloadLookupResources, workloadLookupResourcesPage,
-		workloadLookupSubjects, workloadMixed, workloadImport}
+		workloadLookupSubjects, workloadMixed, workloadImport, workloadNoop}
 }
 
 // Workload is one kind of request driven against every system. Requests are
@@ -33,7 +34,7 @@ type Workload interface {
 	Size() int
 	// Do sends request i with c. ok is false when the call succeeded but the
 	// answer is not the one the scenario expects.
-	Do(ctx context.Context, c *authzed.Client, i int) (ok bool, err error)
+	Do(ctx context.Context, c *Client, i int) (ok bool, err error)
 }
 
 // multiItem is implemented by workloads whose requests each carry several
@@ -82,10 +83,13 @@ func newCheckWorkload(d *Dataset) (*checkWorkload, error) {
 	return w, nil
 }
 
-func (w *checkWorkload) Name() string { return "CheckPermission" }
+// checkWorkloadName names CheckPermission in results.
+const checkWorkloadName = "CheckPermission"
+
+func (w *checkWorkload) Name() string { return checkWorkloadName }
 func (w *checkWorkload) Size() int    { return len(w.reqs) }
 
-func (w *checkWorkload) Do(ctx context.Context, c *authzed.Client, i int) (bool, error) {
+func (w *checkWorkload) Do(ctx context.Context, c *Client, i int) (bool, error) {
 	resp, err := c.CheckPermission(ctx, w.reqs[i])
 	if err != nil {
 		return false, err
@@ -121,11 +125,30 @@ func newMixedWorkload(d *Dataset, checks *checkWorkload) (*mixedWorkload, error)
 func (w *mixedWorkload) Name() string { return "Mixed(99% check, 1% write)" }
 func (w *mixedWorkload) Size() int    { return w.size }
 
-func (w *mixedWorkload) Do(ctx context.Context, c *authzed.Client, i int) (bool, error) {
+func (w *mixedWorkload) Do(ctx context.Context, c *Client, i int) (bool, error) {
 	if i%100 == 99 {
 		_, err := c.WriteRelationships(ctx, w.writes[i/100])
 		return err == nil, err
 	}
 	// The checks are numbered 0..98 in each hundred.
 	return w.checks.Do(ctx, c, (i-i/100)%w.checks.Size())
+}
+
+// noopWorkloadName names the no-op baseline in results.
+const noopWorkloadName = "NoOp(health check)"
+
+// noopWorkload sends gRPC health checks: an RPC that does no work, served by
+// the same server stack (listener, HTTP/2, gRPC framing, handler plumbing),
+// so its throughput is the transport's ceiling for the real RPCs.
+type noopWorkload struct{}
+
+func (noopWorkload) Name() string { return noopWorkloadName }
+func (noopWorkload) Size() int    { return 1 }
+
+func (noopWorkload) Do(ctx context.Context, c *Client, _ int) (bool, error) {
+	resp, err := c.Health.Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return false, err
+	}
+	return resp.GetStatus() == healthpb.HealthCheckResponse_SERVING, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
-	authzed "github.com/authzed/authzed-go/v1"
 )
 
 // bulkItem is the one place a CheckQuery becomes a bulk check item.
@@ -61,7 +60,7 @@ func (w *checkBulkWorkload) Name() string         { return "CheckBulkPermissions
 func (w *checkBulkWorkload) Size() int            { return len(w.reqs) }
 func (w *checkBulkWorkload) ItemsPerRequest() int { return w.batch }
 
-func (w *checkBulkWorkload) Do(ctx context.Context, c *authzed.Client, i int) (bool, error) {
+func (w *checkBulkWorkload) Do(ctx context.Context, c *Client, i int) (bool, error) {
 	resp, err := c.CheckBulkPermissions(ctx, w.reqs[i])
 	if err != nil {
 		return false, err

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
-	authzed "github.com/authzed/authzed-go/v1"
 	"google.golang.org/grpc"
 )
 
@@ -23,7 +22,7 @@ type lookupQuery interface {
 	// run sends the query with c, reads the stream to its end and returns
 	// how many results came. When keys is not nil, each result's key (its
 	// ID and, when not plainly allowed, its permissionship) is appended.
-	run(ctx context.Context, c *authzed.Client, cons *v1.Consistency, limit uint32, keys *[]string) (int, error)
+	run(ctx context.Context, c *Client, cons *v1.Consistency, limit uint32, keys *[]string) (int, error)
 }
 
 // resourcesQuery is a LookupResources question: which resources of a type
@@ -46,7 +45,7 @@ func (q resourcesQuery) request(cons *v1.Consistency, limit uint32) *v1.LookupRe
 	}
 }
 
-func (q resourcesQuery) run(ctx context.Context, c *authzed.Client, cons *v1.Consistency, limit uint32, keys *[]string) (int, error) {
+func (q resourcesQuery) run(ctx context.Context, c *Client, cons *v1.Consistency, limit uint32, keys *[]string) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.LookupResources(ctx, q.request(cons, limit))
@@ -102,7 +101,7 @@ func (q subjectsQuery) request(cons *v1.Consistency) *v1.LookupSubjectsRequest {
 	}
 }
 
-func (q subjectsQuery) run(ctx context.Context, c *authzed.Client, cons *v1.Consistency, _ uint32, keys *[]string) (int, error) {
+func (q subjectsQuery) run(ctx context.Context, c *Client, cons *v1.Consistency, _ uint32, keys *[]string) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.LookupSubjects(ctx, q.request(cons))
@@ -258,7 +257,7 @@ func newLookupWorkload(name string, set *lookupSet, limit uint32) (*lookupWorklo
 func (w *lookupWorkload) Name() string { return w.name }
 func (w *lookupWorkload) Size() int    { return len(w.want) }
 
-func (w *lookupWorkload) Do(ctx context.Context, c *authzed.Client, i int) (bool, error) {
+func (w *lookupWorkload) Do(ctx context.Context, c *Client, i int) (bool, error) {
 	n, err := w.set.queries[i].run(ctx, c, minimizeLatency, w.limit, nil)
 	if err != nil {
 		return false, err
