@@ -15,6 +15,11 @@ type LookupResourcesRequest struct {
 	Permission   string
 	Subject      tuple.Subject
 	Context      Context
+	// After, when set, leaves out resources whose ID sorts at or before it
+	// (a cursor: the last ID of the previous page).
+	After string
+	// Limit, when positive, returns only the first Limit resources.
+	Limit int
 }
 
 // ResourceResult is one resource found by LookupResources.
@@ -51,18 +56,19 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 		rel      uint16
 		definite bool
 	}
-	state := map[uint64]uint8{}
+	// A mark is 1 once (o, rel) was queued as a candidate and 2 once as
+	// definite; a definite visit supersedes a candidate one.
+	seen := newMarks(len(ix.objTypes))
 	var queue []item
 	push := func(o uint32, rel uint16, definite bool) {
-		k := uint64(o)<<16 | uint64(rel)
-		st := state[k]
+		st := seen.get(o, rel)
 		if st == 2 || (st == 1 && !definite) {
 			return
 		}
 		if definite {
-			state[k] = 2
+			seen.set(o, rel, 2)
 		} else {
-			state[k] = 1
+			seen.set(o, rel, 1)
 		}
 		queue = append(queue, item{o, rel, definite})
 	}
@@ -71,7 +77,8 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 		push(ev.wildcard, 0, true)
 	}
 
-	found := map[uint32]bool{}
+	var hits []uint32 // resources reached, each once
+	hit := newMarks(len(ix.objTypes))
 	for n := 0; len(queue) > 0; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -79,8 +86,9 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 		it := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		typ := ev.typeOf(it.o)
-		if typ == target.typ && it.rel == target.rel {
-			found[it.o] = found[it.o] || it.definite
+		if typ == target.typ && it.rel == target.rel && hit.get(it.o, 0) == 0 {
+			hit.set(it.o, 0, 1)
+			hits = append(hits, it.o)
 		}
 		if l := ev.inList(it.o, it.rel); l != nil {
 			for _, id := range l.edges {
@@ -115,10 +123,15 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 		}
 	}
 
-	out := make([]ResourceResult, 0, len(found))
-	for o, definite := range found {
+	// Candidates reached only through caveats, intersections or exclusions
+	// are decided by a full check; the rest have the permission outright.
+	out := make([]ResourceResult, 0, len(hits))
+	for _, o := range hits {
 		id := ix.objectID(o, req.Subject)
-		if definite {
+		if req.After != "" && id <= req.After {
+			continue
+		}
+		if seen.get(o, target.rel) == 2 {
 			out = append(out, ResourceResult{ID: id, Result: Result{Permissionship: HasPermission}})
 			continue
 		}
@@ -130,8 +143,93 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 			out = append(out, ResourceResult{ID: id, Result: r.public()})
 		}
 	}
-	slices.SortFunc(out, func(a, b ResourceResult) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return firstByID(out, req.Limit), nil
+}
+
+// firstByID returns rs sorted by ID, only the first limit when limit > 0.
+// It sorts positions by a key holding each ID's first eight bytes, so most
+// comparisons are one integer comparison, and with a limit it keeps only the
+// limit smallest (a bounded heap) instead of sorting everything.
+func firstByID(rs []ResourceResult, limit int) []ResourceResult {
+	keys := make([]idKey, len(rs))
+	for i := range rs {
+		keys[i] = idKey{prefix: idPrefix(rs[i].ID), id: rs[i].ID, pos: int32(i)}
+	}
+	if limit > 0 && limit < len(keys) {
+		keys = smallestKeys(keys, limit)
+	}
+	slices.SortFunc(keys, compareIDKeys)
+	out := make([]ResourceResult, len(keys))
+	for i, k := range keys {
+		out[i] = rs[k.pos]
+	}
+	return out
+}
+
+type idKey struct {
+	prefix uint64
+	id     string
+	pos    int32
+}
+
+// idPrefix is id's first eight bytes, big-endian, zero-padded: comparing two
+// prefixes orders the IDs as far as those bytes go.
+func idPrefix(id string) uint64 {
+	if len(id) >= 8 {
+		return uint64(id[0])<<56 | uint64(id[1])<<48 | uint64(id[2])<<40 | uint64(id[3])<<32 |
+			uint64(id[4])<<24 | uint64(id[5])<<16 | uint64(id[6])<<8 | uint64(id[7])
+	}
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(id) {
+			p |= uint64(id[i])
+		}
+	}
+	return p
+}
+
+func compareIDKeys(a, b idKey) int {
+	if a.prefix != b.prefix {
+		if a.prefix < b.prefix {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// smallestKeys returns the n smallest of keys (n < len(keys)), unordered,
+// keeping a max-heap of the n smallest seen so far.
+func smallestKeys(keys []idKey, n int) []idKey {
+	heap := slices.Clone(keys[:n])
+	less := func(i, j int) bool { return compareIDKeys(heap[i], heap[j]) > 0 } // max at the root
+	down := func(i int) {
+		for {
+			l, m := 2*i+1, i
+			if l < n && less(l, m) {
+				m = l
+			}
+			if r := l + 1; r < n && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for i := n/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, k := range keys[n:] {
+		if compareIDKeys(k, heap[0]) < 0 {
+			heap[0] = k
+			down(0)
+		}
+	}
+	return heap
 }
 
 func (ix *Index) caveated(e *edge) bool {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -41,6 +42,10 @@ const serveCommand = "serve-system"
 const (
 	envServeKey          = "LOADTEST_SERVE_KEY"
 	envServeDatastoreURL = "LOADTEST_SERVE_DATASTORE_URL"
+	// envCPUProfileDir, when set (by the user, for the whole run), makes
+	// every child write a CPU profile of its whole life to
+	// DIR/SYSTEM.cpu.pprof, for `go tool pprof`.
+	envCPUProfileDir = "LOADTEST_CPUPROFILE_DIR"
 )
 
 // serveReadyTimeout bounds how long a child waits for its own server to
@@ -79,6 +84,14 @@ func serveSystem(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		io.Copy(io.Discard, stdin) // EOF: the parent is gone or done
 		cancel()
 	}()
+
+	if dir := os.Getenv(envCPUProfileDir); dir != "" {
+		stop, err := startCPUProfile(filepath.Join(dir, *name+".cpu.pprof"))
+		if err != nil {
+			return fail(err)
+		}
+		defer stop()
+	}
 
 	var srv *runningServer
 	var err error
@@ -253,4 +266,20 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// startCPUProfile profiles the process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -107,23 +107,16 @@ func (s *Server) lookupResources(ctx context.Context, req *connect.Request[v1.Lo
 	if err != nil {
 		return err
 	}
+	// Results are sorted by ID, so the cursor is the last ID sent.
 	results, err := snap.LookupResources(ctx, sch, graph.LookupResourcesRequest{
 		ResourceType: m.GetResourceObjectType(), Permission: m.GetPermission(), Subject: subject(m.GetSubject()), Context: gctx,
+		After: m.GetOptionalCursor().GetToken(), Limit: int(m.GetOptionalLimit()),
 	})
 	if err != nil {
 		return toConnect(s.log, err)
 	}
-	// Results are sorted by ID, so the cursor is the last ID sent.
-	start := 0
-	if c := m.GetOptionalCursor().GetToken(); c != "" {
-		for start < len(results) && results[start].ID <= c {
-			start++
-		}
-	}
-	limit := int(m.GetOptionalLimit())
 	token := s.token(snap.Revision())
-	for i, n := start, 0; i < len(results) && (limit == 0 || n < limit); i, n = i+1, n+1 {
-		r := results[i]
+	for _, r := range results {
 		if err := stream.Send(&v1.LookupResourcesResponse{
 			LookedUpAt: token, ResourceObjectId: r.ID, Permissionship: lookupPermissionship(r.Permissionship),
 			PartialCaveatInfo: partial(r.Result), AfterResultCursor: &v1.Cursor{Token: r.ID},
