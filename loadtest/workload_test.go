@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,5 +162,13 @@ func TestResultKey(t *testing.T) {
 	}
 	if got := subjectKey(r); got != "* minus {a,z}" {
 		t.Errorf("wildcard key = %q", got)
+	}
+}
+
+func TestDistinctResults(t *testing.T) {
+	got := distinctResults([]string{"b", "a (CONDITIONAL_PERMISSION)", "c (CONDITIONAL_PERMISSION)", "a", "b", "c (CONDITIONAL_PERMISSION)", "d minus {x}", "d minus {x}"})
+	want := []string{"a", "b", "c (CONDITIONAL_PERMISSION)", "d minus {x}"}
+	if !slices.Equal(got, want) {
+		t.Errorf("distinctResults = %q, want %q", got, want)
 	}
 }
