@@ -72,7 +72,7 @@ func TestParseFlags_Defaults(t *testing.T) {
 
 func TestParseFlags_Workloads(t *testing.T) {
 	names := []string{"DeepArrow"}
-	all := []string{"check", "checkbulk", "lookup-resources", "lookup-resources-page", "lookup-subjects", "mixed", "import"}
+	all := []string{"check", "checkbulk", "lookup-resources", "lookup-resources-page", "lookup-subjects", "mixed", "import", "noop"}
 	tests := []struct {
 		name     string
 		args     []string
@@ -85,9 +85,9 @@ func TestParseFlags_Workloads(t *testing.T) {
 		{name: "all", args: []string{"--workloads", "all"}, want: all, batch: 100, pageSize: 100},
 		{name: "list kept in order without duplicates", args: []string{"--workloads", "mixed, check,mixed", "--batch", "7", "--page-size", "3"},
 			want: []string{"mixed", "check"}, batch: 7, pageSize: 3},
-		{name: "all after one", args: []string{"--workloads", "import,all"}, want: append([]string{"import"}, all[:6]...), batch: 100, pageSize: 100},
+		{name: "all after one", args: []string{"--workloads", "import,all"}, want: append(append([]string{"import"}, all[:6]...), "noop"), batch: 100, pageSize: 100},
 		{name: "unknown", args: []string{"--workloads", "check,lookup"},
-			wantErr: `unknown workload "lookup"; valid workloads: check, checkbulk, lookup-resources, lookup-resources-page, lookup-subjects, mixed, import, all`},
+			wantErr: `unknown workload "lookup"; valid workloads: check, checkbulk, lookup-resources, lookup-resources-page, lookup-subjects, mixed, import, noop, all`},
 		{name: "empty name", args: []string{"--workloads", "check,"}, wantErr: `unknown workload ""`},
 		{name: "zero batch", args: []string{"--batch", "0"}, wantErr: "--batch must be between 1 and 1000"},
 		{name: "huge batch", args: []string{"--batch", "1001"}, wantErr: "--batch must be between 1 and 1000"},

@@ -28,8 +28,12 @@ type bridge struct {
 	h http.Handler
 }
 
-// rawMessage is a message as bytes; rawCodec moves it without decoding.
-type rawMessage struct{ data []byte }
+// rawMessage is a message as bytes; rawCodec moves it without decoding:
+// data is a received message, out one to send.
+type rawMessage struct {
+	data []byte
+	out  mem.Buffer
+}
 
 type rawCodec struct{}
 
@@ -39,6 +43,9 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(*rawMessage)
 	if !ok {
 		return nil, errors.New("wire: unexpected message type")
+	}
+	if m.out != nil {
+		return mem.BufferSlice{m.out}, nil
 	}
 	return mem.BufferSlice{mem.SliceBuffer(m.data)}, nil
 }
@@ -150,6 +157,7 @@ type responseWriter struct {
 	header      http.Header
 	code        int
 	pending     []byte // a partial message
+	kind        int    // kindUnknown until the first write
 	sentHeader  bool
 	writeFailed error
 }
@@ -172,17 +180,25 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.writeFailed != nil {
 		return 0, w.writeFailed
 	}
-	if !w.grpcResponse() {
+	if w.kind == kindUnknown {
+		// The headers are final from the first write on.
+		w.kind = kindOther
+		if w.grpcResponse() {
+			w.kind = kindGRPC
+		}
+	}
+	if w.kind != kindGRPC {
 		// Not a gRPC response (say, a 404 page): finish maps its status.
 		return len(p), nil
 	}
 	w.pending = append(w.pending, p...)
-	for len(w.pending) >= 5 {
-		n := int(binary.BigEndian.Uint32(w.pending[1:5]))
-		if len(w.pending) < 5+n {
+	off := 0
+	for len(w.pending)-off >= 5 {
+		n := int(binary.BigEndian.Uint32(w.pending[off+1 : off+5]))
+		if len(w.pending)-off < 5+n {
 			break
 		}
-		if w.pending[0]&1 != 0 {
+		if w.pending[off]&1 != 0 {
 			// The bridge asks for no compression, so the handler sends none.
 			w.writeFailed = status.Error(codes.Internal, "compressed response message")
 			return 0, w.writeFailed
@@ -193,19 +209,28 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 				w.ss.SetHeader(md)
 			}
 		}
-		msg := make([]byte, n)
-		copy(msg, w.pending[5:5+n])
-		w.pending = w.pending[5+n:]
-		if err := w.ss.SendMsg(&rawMessage{data: msg}); err != nil {
+		// grpc-go may still hold the message after SendMsg returns, so it
+		// gets a pooled buffer of its own, which grpc-go frees once written.
+		pool := mem.DefaultBufferPool()
+		buf := pool.Get(n)
+		copy(*buf, w.pending[off+5:off+5+n])
+		off += 5 + n
+		if err := w.ss.SendMsg(&rawMessage{out: mem.NewBuffer(buf, pool)}); err != nil {
 			w.writeFailed = err
 			return 0, err
 		}
 	}
-	if len(w.pending) == 0 {
-		w.pending = nil
-	}
+	// Keep a partial message at the start of the buffer, reusing it.
+	w.pending = w.pending[:copy(w.pending, w.pending[off:])]
 	return len(p), nil
 }
+
+// Whether a response is gRPC, decided at its first write.
+const (
+	kindUnknown = iota
+	kindGRPC
+	kindOther
+)
 
 // grpcResponse reports whether the handler is answering in gRPC.
 func (w *responseWriter) grpcResponse() bool {
