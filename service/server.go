@@ -318,13 +318,15 @@ func (s *Server) snapshot(ctx context.Context, c *v1.Consistency) (*graph.Snapsh
 }
 
 // handlerOptions are the options of every API handler: interceptors (auth
-// innermost), compression threshold, message size limit, panic recovery.
+// innermost), compression threshold, message size limit, the binary codec,
+// panic recovery.
 func (s *Server) handlerOptions() []connect.HandlerOption {
 	interceptors := append(append([]connect.Interceptor(nil), s.cfg.Interceptors...), s.authInterceptor())
 	return []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithCompressMinBytes(1024),
 		connect.WithReadMaxBytes(4 << 20),
+		connect.WithCodec(protoCodec{}),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			s.log.Error("panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
 			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
