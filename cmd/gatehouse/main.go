@@ -63,6 +63,7 @@ Usage:
   gatehouse lookup resources TYPE PERMISSION SUBJECT          list resources the subject has the permission on
   gatehouse lookup subjects RESOURCE PERMISSION SUBJECTTYPE   list subjects with the permission on the resource
   gatehouse validate FILE.yaml                                run a SpiceDB validation file in process (exit 0 pass, 1 fail)
+  gatehouse healthcheck [--addr A] [--tls] [--timeout 2s]     gRPC health check, no key (exit 0 serving, 1 not)
 
 Client commands take --addr (env GATEHOUSE_ADDR), --key (env GATEHOUSE_KEY), --timeout,
 and --tls (env GATEHOUSE_TLS), --ca FILE and --insecure-skip-verify for a TLS server.
@@ -103,6 +104,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return lookupCmd(ctx, env, args[1:])
 	case "validate":
 		return validateCmd(ctx, env, args[1:])
+	case "healthcheck":
+		return healthcheckCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":
 		usage(stdout)
 		return nil
