@@ -131,7 +131,9 @@ func TestMatch_BindErrors(t *testing.T) {
 }
 
 func TestParse_Errors(t *testing.T) {
-	route := func(body string) string { return "version: 1\nroutes:\n  - " + strings.ReplaceAll(body, "\n", "\n    ") + "\n" }
+	route := func(body string) string {
+		return "version: 1\nroutes:\n  - " + strings.ReplaceAll(body, "\n", "\n    ") + "\n"
+	}
 	ok := "method: GET\npath: /d/{id}\nresource: document:{id}\npermission: view"
 	if _, err := Parse([]byte(route(ok))); err != nil {
 		t.Fatalf("the base route does not parse: %v", err)
