@@ -8,11 +8,13 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	gatehousev1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1/gatehousev1connect"
 	"github.com/gatehouse-dev/gatehouse/graph"
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
 
@@ -42,63 +44,100 @@ func (a authorizeService) Authorize(ctx context.Context, req *connect.Request[ga
 	if err != nil {
 		return nil, err
 	}
-	var subj tuple.Subject
-	switch {
-	case m.GetSubject() != nil:
+	q := question{resource: resource, permission: m.GetPermission(), id: id, consistency: consistencyV1(m.GetConsistency()), explain: m.GetExplain()}
+	if m.GetSubject() != nil {
 		o := m.GetSubject().GetObject()
 		sub := o.GetObjectType() + ":" + o.GetObjectId()
 		if r := m.GetSubject().GetOptionalRelation(); r != "" {
 			sub += "#" + r
 		}
-		if subj, err = tuple.ParseSubject(sub); err != nil {
+		subj, err := tuple.ParseSubject(sub)
+		if err != nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("subject %q is not a valid subject", sub))
 		}
-		if id != nil {
-			if err := matchTokenSubject(id, subj); err != nil {
-				return nil, err
-			}
-		}
-	case id != nil:
-		subj = tuple.Subject{Type: id.SubjectType, ID: id.Subject}
-	default:
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("no subject: give a subject or a subject token"))
+		q.subject = &subj
 	}
-	values, err := requestContext(m.GetContext())
+	if q.context, err = requestContext(m.GetContext()); err != nil {
+		return nil, err
+	}
+	ans, err := s.decide(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := s.snapshot(ctx, consistencyV1(m.GetConsistency()))
+	out := &gatehousev1.AuthorizeResponse{
+		Decision:       decision(ans.result.Permissionship),
+		CheckedAt:      ans.revision,
+		MissingContext: ans.result.Missing,
+		Subject:        &gatehousev1.SubjectRef{Object: &gatehousev1.ObjectRef{ObjectType: ans.subject.Type, ObjectId: ans.subject.ID}, OptionalRelation: ans.subject.Relation},
+	}
+	if ans.tree != nil {
+		out.Explanation = &gatehousev1.Explanation{Root: explainNode(ans.tree)}
+	}
+	return connect.NewResponse(out), nil
+}
+
+// question is what every enforcement point asks: AuthorizeService, the
+// gateway's forward-auth and the mesh's ext_authz.
+type question struct {
+	resource   tuple.Object
+	permission string
+	// subject, when set, is the subject asked about; otherwise it is the
+	// verified token's. With both, they must agree.
+	subject     *tuple.Subject
+	id          *identity.Identity // the verified subject token; nil without one
+	context     map[string]any
+	consistency *v1.Consistency // nil: minimize latency
+	explain     bool
+}
+
+// answer is a decision and what it was made on.
+type answer struct {
+	result   graph.Result
+	subject  tuple.Subject
+	revision string // the ZedToken of the snapshot decided on
+	tree     *graph.ExplainNode
+}
+
+// decide is the one decision path: the subject against the resource's
+// permission, the token's claims bound to `caller` and the context to the
+// other caveat parameters.
+func (s *Server) decide(ctx context.Context, q question) (answer, error) {
+	var a answer
+	switch {
+	case q.subject != nil:
+		a.subject = *q.subject
+		if q.id != nil {
+			if err := matchTokenSubject(q.id, a.subject); err != nil {
+				return a, err
+			}
+		}
+	case q.id != nil:
+		a.subject = tuple.Subject{Type: q.id.SubjectType, ID: q.id.Subject}
+	default:
+		return a, connect.NewError(connect.CodeInvalidArgument, errors.New("no subject: give a subject or a subject token"))
+	}
+	snap, err := s.snapshot(ctx, q.consistency)
 	if err != nil {
-		return nil, toConnect(s.log, err)
+		return a, toConnect(s.log, err)
 	}
 	sch, err := s.schema()
 	if err != nil {
-		return nil, err
+		return a, err
 	}
-	creq := graph.CheckRequest{Resource: resource, Permission: m.GetPermission(), Subject: subj, Context: graph.Context{Values: values}}
-	if id != nil {
-		creq.Context.Caller = id.Claims
+	creq := graph.CheckRequest{Resource: q.resource, Permission: q.permission, Subject: a.subject, Context: graph.Context{Values: q.context}}
+	if q.id != nil {
+		creq.Context.Caller = q.id.Claims
 	}
-	var res graph.Result
-	var tree *graph.ExplainNode
-	if m.GetExplain() {
-		res, tree, err = snap.Explain(ctx, sch, creq)
+	if q.explain {
+		a.result, a.tree, err = snap.Explain(ctx, sch, creq)
 	} else {
-		res, err = snap.Check(ctx, sch, creq)
+		a.result, err = snap.Check(ctx, sch, creq)
 	}
 	if err != nil {
-		return nil, toConnect(s.log, err)
+		return a, toConnect(s.log, err)
 	}
-	out := &gatehousev1.AuthorizeResponse{
-		Decision:       decision(res.Permissionship),
-		CheckedAt:      s.token(snap.Revision()).GetToken(),
-		MissingContext: res.Missing,
-		Subject:        &gatehousev1.SubjectRef{Object: &gatehousev1.ObjectRef{ObjectType: subj.Type, ObjectId: subj.ID}, OptionalRelation: subj.Relation},
-	}
-	if tree != nil {
-		out.Explanation = &gatehousev1.Explanation{Root: explainNode(tree)}
-	}
-	return connect.NewResponse(out), nil
+	a.revision = s.token(snap.Revision()).GetToken()
+	return a, nil
 }
 
 func decision(p graph.Permissionship) gatehousev1.Decision {

@@ -43,12 +43,21 @@ definition document {
 // and attributes of the multi-tenant scenario written through the API.
 func contextServer(t *testing.T, issuer *identitytest.Issuer) string {
 	t.Helper()
+	return contextServerWith(t, issuer, service.Config{})
+}
+
+// contextServerWith is contextServer with a configuration (keys and the
+// verifier are provided).
+func contextServerWith(t *testing.T, issuer *identitytest.Issuer, cfg service.Config) string {
+	t.Helper()
 	v, err := identity.NewVerifier(context.Background(), []identity.Issuer{issuer.Config()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
-	addr := startServerWith(t, service.Config{Keys: []service.Key{{Secret: "k", Scopes: service.ScopeAll}}, Verifier: v})
+	cfg.Keys = append(cfg.Keys, service.Key{Secret: "k", Scopes: service.ScopeAll})
+	cfg.Verifier = v
+	addr := startServerWith(t, cfg)
 	ctx := context.Background()
 	c := client(t, addr, "k")
 	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: contextSchema}); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1/gatehousev1connect"
 	"github.com/gatehouse-dev/gatehouse/graph"
+	"github.com/gatehouse-dev/gatehouse/routes"
 	"github.com/gatehouse-dev/gatehouse/schema"
 	"github.com/gatehouse-dev/gatehouse/store"
 	"github.com/gatehouse-dev/gatehouse/tuple"
@@ -57,6 +58,9 @@ type Config struct {
 	// Interceptors wrap every API handler, outside authentication so that
 	// rejected requests are seen too (for example Metrics.Interceptor).
 	Interceptors []connect.Interceptor
+	// Routes is the route map the enforcement endpoints (forward-auth) ask
+	// their questions by; without one they refuse every request.
+	Routes *routes.Holder
 }
 
 // Server holds the index and schema for one store and serves the API.
@@ -345,6 +349,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerReflection(mux, opts)
 	s.registerAttributes(mux, opts)
 	s.registerAuthorize(mux, opts)
+	mux.HandleFunc(ForwardAuthPath, s.forwardAuth)
 	// Health and reflection are open: probes and tools such as grpcurl use them,
 	// and they reveal only the public API.
 	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService", "authzed.api.v1.WatchService",

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/routes"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/service/wire"
 	"github.com/gatehouse-dev/gatehouse/store"
@@ -37,6 +39,7 @@ type serveConfig struct {
 	tlsCert     string
 	tlsKey      string
 	metricsAddr string
+	routes      string
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -53,6 +56,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file: serve TLS (HTTP/2 via ALPN) instead of plaintext h2c; needs --tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (default off)")
+	fs.StringVar(&cfg.routes, "routes", "", "route map (YAML) for the enforcement endpoints, such as forward-auth at "+service.ForwardAuthPath+"; reloaded on SIGHUP")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,6 +124,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if verifier != nil {
 		svcCfg.Verifier = verifier
 	}
+	if cfg.routes != "" {
+		h, err := routes.Open(cfg.routes)
+		if err != nil {
+			return fmt.Errorf("--routes: %w", err)
+		}
+		svcCfg.Routes = h
+		go reloadRoutesOnHUP(ctx, h, logger)
+	}
 	var metrics *http.Server
 	var metricsLn net.Listener
 	if cfg.metricsAddr != "" {
@@ -177,4 +189,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		metrics.Shutdown(shutdown)
 	}
 	return ws.Shutdown(shutdown)
+}
+
+// reloadRoutesOnHUP reloads the route map on every SIGHUP until ctx ends; a
+// map that does not load is logged and the one in use stays.
+func reloadRoutesOnHUP(ctx context.Context, h *routes.Holder, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := h.Reload(); err != nil {
+				logger.Error("route map not reloaded; the previous one stays in use", "file", h.Path(), "error", err.Error())
+				continue
+			}
+			logger.Info("route map reloaded", "file", h.Path(), "routes", len(h.Map().Routes()))
+		}
+	}
 }

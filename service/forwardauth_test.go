@@ -1,0 +1,156 @@
+package service_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/identity/identitytest"
+	"github.com/gatehouse-dev/gatehouse/routes"
+	"github.com/gatehouse-dev/gatehouse/service"
+)
+
+const forwardAuthRoutes = `version: 1
+routes:
+  - method: GET
+    path: /v1/tenants/{tenant}/documents/{id}
+    resource: document:{id}
+    permission: view
+  - method: POST
+    path: /v1/services/{svc}/deploy
+    resource: document:{svc}
+    permission: deploy
+    context:
+      environment: {header: X-Environment}
+  - method: GET
+    path: /v1/secrets/{id}
+    resource: document:{id}
+    permission: read
+  - method: GET
+    path: /internal/{id}
+    resource: document:{id}
+    permission: view
+    subject: {header: X-User-Id, type: user}
+`
+
+// TestForwardAuth: the gateway's subrequest is answered from the route map
+// and the one decision path, with real signed tokens: 200 allowed, 403
+// denied or unmatched or conditional, 401 without or with a bad token, and
+// the gateway's own key checked first.
+func TestForwardAuth(t *testing.T) {
+	issuer := identitytest.New(t, "corp", "gatehouse")
+	m, err := routes.Parse([]byte(forwardAuthRoutes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := contextServerWith(t, issuer, service.Config{Keys: []service.Key{{Secret: "gw", Scopes: service.ScopeCheck}, {Secret: "writer", Scopes: service.ScopeWrite}},
+		Routes: routes.Static(m)})
+	alice := issuer.Token("alice", map[string]any{"tenant": "acme", "clearance": "internal"})
+	expired := issuer.Token("alice", map[string]any{"tenant": "acme", "exp": 1_000_000})
+
+	tests := []struct {
+		name           string
+		gatewayKey     string
+		method, uri    string
+		token          string
+		header         map[string]string
+		traefik        bool
+		wantStatus     int
+		wantReason     string
+		wantSubject    string
+		wantNoRevision bool
+	}{
+		{name: "allowed", method: "GET", uri: "/v1/tenants/acme/documents/acme-plan", token: alice, wantStatus: 200, wantSubject: "user:alice"},
+		{name: "allowed, Traefik headers", method: "GET", uri: "/v1/tenants/acme/documents/acme-plan?x=1", token: alice, traefik: true, wantStatus: 200, wantSubject: "user:alice"},
+		{name: "other tenant denied", method: "GET", uri: "/v1/tenants/globex/documents/globex-plan", token: alice, wantStatus: 403, wantReason: "PERMISSION_DENIED"},
+		{name: "environment from header allowed", method: "POST", uri: "/v1/services/billing-svc/deploy", token: alice, header: map[string]string{"X-Environment": "staging"}, wantStatus: 200, wantSubject: "user:alice"},
+		{name: "environment from header denied", method: "POST", uri: "/v1/services/billing-svc/deploy", token: alice, header: map[string]string{"X-Environment": "prod"}, wantStatus: 403, wantReason: "PERMISSION_DENIED"},
+		{name: "environment missing", method: "POST", uri: "/v1/services/billing-svc/deploy", token: alice, wantStatus: 403, wantReason: "MISSING_CONTEXT"},
+		{name: "clearance too low", method: "GET", uri: "/v1/secrets/acme-secret", token: alice, wantStatus: 403, wantReason: "PERMISSION_DENIED"},
+		{name: "no token", method: "GET", uri: "/v1/tenants/acme/documents/acme-plan", wantStatus: 401, wantReason: "SUBJECT_TOKEN_MISSING", wantNoRevision: true},
+		{name: "expired token", method: "GET", uri: "/v1/tenants/acme/documents/acme-plan", token: expired, wantStatus: 401, wantReason: "SUBJECT_TOKEN_EXPIRED", wantNoRevision: true},
+		{name: "forged token", method: "GET", uri: "/v1/tenants/acme/documents/acme-plan", token: issuer.Forged("alice", map[string]any{"tenant": "acme"}), wantStatus: 401, wantReason: "SUBJECT_TOKEN_BAD_SIGNATURE", wantNoRevision: true},
+		{name: "unmatched route", method: "DELETE", uri: "/v1/tenants/acme/documents/acme-plan", token: alice, wantStatus: 403, wantReason: "ROUTE_NOT_FOUND", wantNoRevision: true},
+		{name: "invalid ID in path", method: "GET", uri: "/v1/tenants/acme/documents/bad%20id", token: alice, wantStatus: 403, wantReason: "INVALID_REQUEST", wantNoRevision: true},
+		{name: "subject from header", method: "GET", uri: "/internal/acme-plan", header: map[string]string{"X-User-Id": "alice"}, token: alice, wantStatus: 200, wantSubject: "user:alice"},
+		{name: "subject header is not the token's", method: "GET", uri: "/internal/acme-plan", header: map[string]string{"X-User-Id": "bob"}, token: alice, wantStatus: 403, wantReason: "SUBJECT_TOKEN_MISMATCH", wantNoRevision: true},
+		{name: "wrong gateway key", gatewayKey: "nope", method: "GET", uri: "/v1/tenants/acme/documents/acme-plan", token: alice, wantStatus: 403, wantReason: "GATEWAY_KEY_INVALID", wantNoRevision: true},
+		{name: "gateway key without check scope", gatewayKey: "writer", method: "GET", uri: "/v1/tenants/acme/documents/acme-plan", token: alice, wantStatus: 403, wantReason: "GATEWAY_KEY_INVALID", wantNoRevision: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest("GET", "http://"+addr+service.ForwardAuthPath, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := tt.gatewayKey
+			if key == "" {
+				key = "gw"
+			}
+			req.Header.Set(service.GatewayKeyHeader, key)
+			if tt.traefik {
+				req.Header.Set("X-Forwarded-Method", tt.method)
+				req.Header.Set("X-Forwarded-Uri", tt.uri)
+			} else {
+				req.Header.Set("X-Original-Method", tt.method)
+				req.Header.Set("X-Original-URI", tt.uri)
+			}
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus || resp.Header.Get(service.ReasonHeader) != tt.wantReason {
+				t.Fatalf("status %d, reason %q; want %d, %q", resp.StatusCode, resp.Header.Get(service.ReasonHeader), tt.wantStatus, tt.wantReason)
+			}
+			if got := resp.Header.Get(service.SubjectHeader); got != tt.wantSubject {
+				t.Errorf("subject %q, want %q", got, tt.wantSubject)
+			}
+			if rev := resp.Header.Get(service.RevisionHeader); (rev == "") != tt.wantNoRevision {
+				t.Errorf("revision %q; want one: %v", rev, !tt.wantNoRevision)
+			}
+		})
+	}
+}
+
+// TestForwardAuth_MapSettings: without a route map every request is refused;
+// a map that allows unmatched requests lets them through (saying so); a
+// subrequest that does not name the original request is a bad request.
+func TestForwardAuth_MapSettings(t *testing.T) {
+	issuer := identitytest.New(t, "corp", "gatehouse")
+	allow, err := routes.Parse([]byte("version: 1\nunmatched: allow\nroutes: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(addr string, original bool) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+addr+service.ForwardAuthPath, nil)
+		req.Header.Set(service.GatewayKeyHeader, "k")
+		if original {
+			req.Header.Set("X-Original-Method", "GET")
+			req.Header.Set("X-Original-URI", "/anything")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	none := contextServerWith(t, issuer, service.Config{})
+	if r := ask(none, true); r.StatusCode != 403 || r.Header.Get(service.ReasonHeader) != "NO_ROUTE_MAP" {
+		t.Errorf("no route map: %d %q", r.StatusCode, r.Header.Get(service.ReasonHeader))
+	}
+	open := contextServerWith(t, issuer, service.Config{Routes: routes.Static(allow)})
+	if r := ask(open, true); r.StatusCode != 200 || r.Header.Get(service.ReasonHeader) != "ROUTE_NOT_FOUND_ALLOWED" {
+		t.Errorf("unmatched, allowed: %d %q", r.StatusCode, r.Header.Get(service.ReasonHeader))
+	}
+	if r := ask(open, false); r.StatusCode != 400 || r.Header.Get(service.ReasonHeader) != "INVALID_REQUEST" {
+		t.Errorf("no original request: %d %q", r.StatusCode, r.Header.Get(service.ReasonHeader))
+	}
+}
