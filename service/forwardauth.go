@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -59,94 +60,118 @@ func originalRequest(h http.Header) (method, uri string) {
 	return method, uri
 }
 
+// verdict is an enforcement point's answer about one HTTP request.
+type verdict struct {
+	status   int    // as HTTP: 200 pass, 400, 401, 403, 500 or 503
+	reason   string // why; "" for a request a route allowed
+	subject  string // type:id the request was allowed for
+	revision string // ZedToken of the snapshot decided on
+	missing  []string
+}
+
+func refused(status int, reason string) verdict { return verdict{status: status, reason: reason} }
+
+// gatewayAllowed reports whether key is a preshared key with the check scope.
+func (s *Server) gatewayAllowed(key string) bool {
+	return s.authorize("/gatehouse.v1.AuthorizeService/Authorize", "Bearer "+key) == nil
+}
+
+// enforce answers whether the original request r may pass: the route map's
+// question about it, asked for the end user whose token authorization
+// ("Bearer ...") carries, through the one decision path. Every enforcement
+// point (forward-auth, ext_authz) answers with it, so they cannot drift.
+func (s *Server) enforce(ctx context.Context, r routes.Request, authorization string) verdict {
+	if s.cfg.Routes == nil {
+		return refused(http.StatusForbidden, reasonNoRouteMap)
+	}
+	m := s.cfg.Routes.Map()
+	q, matched, err := m.Match(r)
+	switch {
+	case err != nil:
+		return refused(http.StatusForbidden, reasonBadRequest)
+	case !matched && m.AllowUnmatched:
+		return verdict{status: http.StatusOK, reason: reasonUnmatchedAllow}
+	case !matched:
+		return refused(http.StatusForbidden, reasonNoRoute)
+	}
+	// The end user's token: required unless the route names the subject.
+	token, hasToken := strings.CutPrefix(authorization, "Bearer ")
+	token = strings.TrimSpace(token)
+	if (!hasToken || token == "") && q.Subject == nil {
+		return refused(http.StatusUnauthorized, reasonTokenMissing)
+	}
+	ask := question{resource: q.Resource, permission: q.Permission, subject: q.Subject, context: q.Context}
+	if hasToken && token != "" {
+		h := http.Header{}
+		h.Set(SubjectTokenHeader, token)
+		if ask.id, err = s.caller(ctx, h, ""); err != nil {
+			return refusedFor(err)
+		}
+	}
+	ans, err := s.decide(ctx, ask)
+	if err != nil {
+		return refusedFor(err)
+	}
+	v := verdict{revision: ans.revision}
+	switch ans.result.Permissionship {
+	case graph.HasPermission:
+		v.status, v.subject = http.StatusOK, ans.subject.String()
+	case graph.ConditionalPermission:
+		v.status, v.reason, v.missing = http.StatusForbidden, reasonConditional, ans.result.Missing
+	default:
+		v.status, v.reason = http.StatusForbidden, reasonDenied
+	}
+	return v
+}
+
 // forwardAuth answers a gateway's subrequest: 200 when the route map's
 // question about the original request is allowed, 401 when the end user's
 // token is missing or does not verify, 403 when denied (or no route matches
 // and the map denies unmatched requests). Reasons are codes, never internals.
 func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
-	refuse := func(status int, reason string) {
-		w.Header().Set(ReasonHeader, reason)
-		http.Error(w, http.StatusText(status)+": "+reason, status)
+	v := s.forwardAuthVerdict(r)
+	if v.revision != "" {
+		w.Header().Set(RevisionHeader, v.revision)
 	}
-	if err := s.authorize("/gatehouse.v1.AuthorizeService/Authorize", "Bearer "+r.Header.Get(GatewayKeyHeader)); err != nil {
+	if v.reason != "" {
+		w.Header().Set(ReasonHeader, v.reason)
+	}
+	if len(v.missing) > 0 {
+		w.Header().Set(MissingContextHeader, strings.Join(v.missing, ","))
+	}
+	if v.status == http.StatusOK {
+		if v.subject != "" {
+			w.Header().Set(SubjectHeader, v.subject)
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	http.Error(w, http.StatusText(v.status)+": "+v.reason, v.status)
+}
+
+func (s *Server) forwardAuthVerdict(r *http.Request) verdict {
+	if !s.gatewayAllowed(r.Header.Get(GatewayKeyHeader)) {
 		s.log.Warn("forward-auth: gateway key refused", "remote", r.RemoteAddr)
-		refuse(http.StatusForbidden, reasonGatewayKey)
-		return
+		return refused(http.StatusForbidden, reasonGatewayKey)
 	}
-	if s.cfg.Routes == nil {
-		refuse(http.StatusForbidden, reasonNoRouteMap)
-		return
-	}
-	m := s.cfg.Routes.Map()
 	method, uri := originalRequest(r.Header)
 	if method == "" || uri == "" {
-		refuse(http.StatusBadRequest, reasonBadRequest)
-		return
+		return refused(http.StatusBadRequest, reasonBadRequest)
 	}
 	req, err := routes.RequestOf(method, uri, r.Header)
 	if err != nil {
-		refuse(http.StatusForbidden, reasonBadRequest)
-		return
+		return refused(http.StatusForbidden, reasonBadRequest)
 	}
-	q, matched, err := m.Match(req)
-	switch {
-	case err != nil:
-		refuse(http.StatusForbidden, reasonBadRequest)
-		return
-	case !matched && m.AllowUnmatched:
-		w.Header().Set(ReasonHeader, reasonUnmatchedAllow)
-		w.WriteHeader(http.StatusOK)
-		return
-	case !matched:
-		refuse(http.StatusForbidden, reasonNoRoute)
-		return
-	}
-
-	// The end user's token: required unless the route names the subject.
-	token, hasToken := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	token = strings.TrimSpace(token)
-	if !hasToken || token == "" {
-		if q.Subject == nil {
-			refuse(http.StatusUnauthorized, reasonTokenMissing)
-			return
-		}
-		token = ""
-	}
-	ask := question{resource: q.Resource, permission: q.Permission, subject: q.Subject, context: q.Context}
-	if token != "" {
-		h := http.Header{}
-		h.Set(SubjectTokenHeader, token)
-		if ask.id, err = s.caller(r.Context(), h, ""); err != nil {
-			s.refuseWith(w, err, refuse)
-			return
-		}
-	}
-	ans, err := s.decide(r.Context(), ask)
-	if err != nil {
-		s.refuseWith(w, err, refuse)
-		return
-	}
-	w.Header().Set(RevisionHeader, ans.revision)
-	switch ans.result.Permissionship {
-	case graph.HasPermission:
-		w.Header().Set(SubjectHeader, ans.subject.String())
-		w.WriteHeader(http.StatusOK)
-	case graph.ConditionalPermission:
-		w.Header().Set(MissingContextHeader, strings.Join(ans.result.Missing, ","))
-		refuse(http.StatusForbidden, reasonConditional)
-	default:
-		refuse(http.StatusForbidden, reasonDenied)
-	}
+	return s.enforce(r.Context(), req, r.Header.Get("Authorization"))
 }
 
-// refuseWith answers a failed decision: 401 for a token that does not
+// refusedFor answers a failed decision: 401 for a token that does not
 // verify, 403 for a question gatehouse cannot answer as asked, 503 when it
 // cannot answer now, with the error's reason where it has one.
-func (s *Server) refuseWith(w http.ResponseWriter, err error, refuse func(int, string)) {
+func refusedFor(err error) verdict {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		refuse(http.StatusInternalServerError, reasonInternal)
-		return
+		return refused(http.StatusInternalServerError, reasonInternal)
 	}
 	reason := ""
 	for _, d := range ce.Details() {
@@ -158,14 +183,13 @@ func (s *Server) refuseWith(w http.ResponseWriter, err error, refuse func(int, s
 	}
 	switch ce.Code() {
 	case connect.CodeUnauthenticated:
-		refuse(http.StatusUnauthorized, orReason(reason, "SUBJECT_TOKEN_INVALID"))
+		return refused(http.StatusUnauthorized, orReason(reason, "SUBJECT_TOKEN_INVALID"))
 	case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeNotFound, connect.CodePermissionDenied:
-		refuse(http.StatusForbidden, orReason(reason, reasonBadRequest))
+		return refused(http.StatusForbidden, orReason(reason, reasonBadRequest))
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-		refuse(http.StatusServiceUnavailable, reasonUnavailable)
-	default:
-		refuse(http.StatusInternalServerError, reasonInternal)
+		return refused(http.StatusServiceUnavailable, reasonUnavailable)
 	}
+	return refused(http.StatusInternalServerError, reasonInternal)
 }
 
 func orReason(reason, fallback string) string {

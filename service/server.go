@@ -325,7 +325,16 @@ func (s *Server) snapshot(ctx context.Context, c *v1.Consistency) (*graph.Snapsh
 // innermost), compression threshold, message size limit, the binary codec,
 // panic recovery.
 func (s *Server) handlerOptions() []connect.HandlerOption {
-	interceptors := append(append([]connect.Interceptor(nil), s.cfg.Interceptors...), s.authInterceptor())
+	return s.handlerOptionsWith(s.authInterceptor())
+}
+
+// handlerOptionsWith is handlerOptions with auth as the innermost
+// interceptor; nil for a handler that authenticates its callers itself.
+func (s *Server) handlerOptionsWith(auth connect.Interceptor) []connect.HandlerOption {
+	interceptors := append([]connect.Interceptor(nil), s.cfg.Interceptors...)
+	if auth != nil {
+		interceptors = append(interceptors, auth)
+	}
 	return []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithCompressMinBytes(1024),
@@ -350,10 +359,11 @@ func (s *Server) Handler() http.Handler {
 	s.registerAttributes(mux, opts)
 	s.registerAuthorize(mux, opts)
 	mux.HandleFunc(ForwardAuthPath, s.forwardAuth)
+	s.registerExtAuthz(mux, s.handlerOptionsWith(nil))
 	// Health and reflection are open: probes and tools such as grpcurl use them,
 	// and they reveal only the public API.
 	services := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService", "authzed.api.v1.WatchService",
-		gatehousev1connect.AttributeServiceName, gatehousev1connect.AuthorizeServiceName}
+		gatehousev1connect.AttributeServiceName, gatehousev1connect.AuthorizeServiceName, "envoy.service.auth.v3.Authorization"}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

@@ -215,7 +215,7 @@ func TestServer_HealthAndReflection(t *testing.T) {
 	}
 	slices.Sort(names)
 	want := []string{"authzed.api.v1.PermissionsService", "authzed.api.v1.SchemaService", "authzed.api.v1.WatchService",
-		"gatehouse.v1.AttributeService", "gatehouse.v1.AuthorizeService"}
+		"envoy.service.auth.v3.Authorization", "gatehouse.v1.AttributeService", "gatehouse.v1.AuthorizeService"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("reflection lists %v, want %v", names, want)
 	}
