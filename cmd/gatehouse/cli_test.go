@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -415,4 +416,18 @@ func TestCLI_Errors(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestSplitKeys(t *testing.T) {
+	for env, want := range map[string][]string{
+		"k":                          {"k"},
+		"a,b":                        {"a", "b"},
+		"ops:check,write,reader":     {"ops:check,write", "reader"},
+		"ops:admin, ro:check,other":  {"ops:admin", "ro:check", "other"},
+		"write,ops:check,admin,read": {"write", "ops:check,admin", "read"},
+	} {
+		if got := splitKeys(env); !slices.Equal(got, want) {
+			t.Errorf("splitKeys(%q) = %q, want %q", env, got, want)
+		}
+	}
 }

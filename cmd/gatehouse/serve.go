@@ -52,7 +52,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.DurationVar(&cfg.consistency, "consistency-timeout", 2*time.Second, "how long fully_consistent and at_least_as_fresh requests wait for this replica to catch up before failing with Unavailable")
 	fs.Var(&cfg.issuers, "jwt-issuer", "trusted issuer of subject tokens: NAME=ISSUER_URL,jwks=FILE_OR_URL,audience=AUD[,subject-type=TYPE] (repeatable)")
 	fs.IntVar(&cfg.maxAttrs, "max-attribute-bytes", store.DefaultMaxAttributeBytes, "largest attributes of one object, as compact JSON")
-	fs.Var(&cfg.keys, "preshared-key", "preshared key, KEY or KEY:check,write,admin (repeatable; env GATEHOUSE_PRESHARED_KEY)")
+	fs.Var(&cfg.keys, "preshared-key", "preshared key, KEY or KEY:check,write,admin (repeatable; env GATEHOUSE_PRESHARED_KEY, keys separated by commas)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file: serve TLS (HTTP/2 via ALPN) instead of plaintext h2c; needs --tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (default off)")
@@ -68,7 +68,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	if env := getenv("GATEHOUSE_PRESHARED_KEY"); env != "" && len(cfg.keys) == 0 {
-		cfg.keys = strings.Split(env, ",")
+		cfg.keys = splitKeys(env)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
@@ -209,4 +209,23 @@ func reloadRoutesOnHUP(ctx context.Context, h *routes.Holder, logger *slog.Logge
 			logger.Info("route map reloaded", "file", h.Path(), "routes", len(h.Map().Routes()))
 		}
 	}
+}
+
+// splitKeys splits GATEHOUSE_PRESHARED_KEY's comma-separated keys. A key's
+// scopes are comma-separated too, so a bare scope name after a scoped key
+// ("ops:check,write,reader") belongs to that key.
+func splitKeys(env string) []string {
+	var out []string
+	for _, part := range strings.Split(env, ",") {
+		part = strings.TrimSpace(part)
+		if n := len(out); n > 0 && strings.Contains(out[n-1], ":") {
+			switch part {
+			case "check", "write", "admin":
+				out[n-1] += "," + part
+				continue
+			}
+		}
+		out = append(out, part)
+	}
+	return out
 }
