@@ -325,6 +325,9 @@ http {
     server {
         listen %[2]s;
         location / {
+            # As the shipped config proxies: kept-alive HTTP/1.1.
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_pass http://demoapi;
         }
     }
