@@ -6,7 +6,6 @@ package deploy_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,17 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
-	"github.com/authzed/authzed-go/v1"
-	"github.com/authzed/grpcutil"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
-
-	"github.com/gatehouse-dev/gatehouse/caveats/library"
-	gatehousev1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1"
-	"github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1/gatehousev1connect"
+	"github.com/gatehouse-dev/gatehouse/enforce/enforcetest"
 	"github.com/gatehouse-dev/gatehouse/identity/identitytest"
 )
 
@@ -83,43 +72,6 @@ func nginxBinary(tb testing.TB) string {
 	tb.Skip("nginx is not installed (Debian package nginx); skipping the forward-auth end-to-end test")
 	return ""
 }
-
-// e2eRoutes is the route map gatehouse serves for nginx: the demo API's
-// documents, secrets that need clearance, and deploys whose environment comes
-// from the header nginx sets. Unmatched requests are denied (the default).
-const e2eRoutes = `version: 1
-routes:
-  - method: GET
-    path: /v1/tenants/{tenant}/documents/{id}
-    resource: document:{id}
-    permission: view
-  - method: GET
-    path: /v1/secrets/{id}
-    resource: document:{id}
-    permission: read
-  - method: POST
-    path: /v1/services/{svc}/deploy
-    resource: document:{svc}
-    permission: deploy
-    context:
-      environment: {header: X-Environment}
-`
-
-// e2eSchema uses the caveat library: the token's tenant against the
-// document's, the request's environment against the document's allowed ones,
-// the token's clearance against the document's classification.
-var e2eSchema = library.All() + `
-
-definition user {}
-
-definition document {
-	relation tenant_viewer: user with same_tenant
-	relation env_deployer: user with environment_allowed
-	relation cleared_reader: user with clearance_covers_classification
-	permission view = tenant_viewer
-	permission deploy = env_deployer
-	permission read = cleared_reader & tenant_viewer
-}`
 
 const (
 	adminKey    = "e2e-admin-key"
@@ -251,7 +203,7 @@ func startStack(tb testing.TB) *stack {
 	s := &stack{issuer: identitytest.New(tb, "corp", "gatehouse")}
 
 	routesFile := filepath.Join(dir, "routes.yaml")
-	if err := os.WriteFile(routesFile, []byte(e2eRoutes), 0o600); err != nil {
+	if err := os.WriteFile(routesFile, []byte(enforcetest.Routes), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	gh := startChild(tb, filepath.Join(bin, "gatehouse"), "serve", "--datastore", "memory", "--addr", "127.0.0.1:0",
@@ -261,7 +213,7 @@ func startStack(tb testing.TB) *stack {
 		s.gatehouse = servingAddr(gh.out.String())
 		return s.gatehouse != ""
 	})
-	writeScenario(tb, s.gatehouse)
+	enforcetest.Seed(tb, s.gatehouse, adminKey)
 
 	demo := freeAddr(tb)
 	api := startChild(tb, filepath.Join(bin, "demoapi"), "--addr", demo)
@@ -334,75 +286,6 @@ http {
 }
 `, dir, direct)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(wrapper), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-// bearerKey sends key as the Connect client's preshared key.
-func bearerKey(key string) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			req.Header().Set("Authorization", "Bearer "+key)
-			return next(ctx, req)
-		}
-	}
-}
-
-// writeScenario writes the multi-tenant scenario through the API: alice may
-// view acme's and globex's plans (if her tenant matches), deploy billing-svc
-// to staging or dev, and read acme's secret and memo (if cleared).
-func writeScenario(tb testing.TB, addr string) {
-	tb.Helper()
-	ctx := context.Background()
-	c, err := authzed.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpcutil.WithInsecureBearerToken(adminKey))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: e2eSchema}); err != nil {
-		tb.Fatal(err)
-	}
-	var updates []*v1.RelationshipUpdate
-	for _, r := range []struct{ doc, relation, caveat string }{
-		{"acme-plan", "tenant_viewer", "same_tenant"},
-		{"globex-plan", "tenant_viewer", "same_tenant"},
-		{"billing-svc", "env_deployer", "environment_allowed"},
-		{"acme-secret", "cleared_reader", "clearance_covers_classification"},
-		{"acme-secret", "tenant_viewer", "same_tenant"},
-		{"acme-memo", "cleared_reader", "clearance_covers_classification"},
-		{"acme-memo", "tenant_viewer", "same_tenant"},
-	} {
-		updates = append(updates, &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
-			Resource:       &v1.ObjectReference{ObjectType: "document", ObjectId: r.doc},
-			Relation:       r.relation,
-			Subject:        &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
-			OptionalCaveat: &v1.ContextualizedCaveat{CaveatName: r.caveat},
-		}})
-	}
-	if _, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates}); err != nil {
-		tb.Fatal(err)
-	}
-
-	attrs := gatehousev1connect.NewAttributeServiceClient(http.DefaultClient, "http://"+addr, connect.WithInterceptors(bearerKey(adminKey)))
-	var sets []*gatehousev1.AttributeUpdate
-	for _, a := range []struct {
-		doc    string
-		values map[string]any
-	}{
-		{"acme-plan", map[string]any{"tenant": "acme"}},
-		{"globex-plan", map[string]any{"tenant": "globex"}},
-		{"billing-svc", map[string]any{"environments": []any{"staging", "dev"}}},
-		{"acme-secret", map[string]any{"tenant": "acme", "classification": "confidential"}},
-		{"acme-memo", map[string]any{"tenant": "acme", "classification": "internal"}},
-	} {
-		values, err := structpb.NewStruct(a.values)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		sets = append(sets, &gatehousev1.AttributeUpdate{Operation: gatehousev1.AttributeUpdate_OPERATION_SET,
-			Object: &gatehousev1.ObjectRef{ObjectType: "document", ObjectId: a.doc}, Values: values})
-	}
-	if _, err := attrs.WriteAttributes(ctx, connect.NewRequest(&gatehousev1.WriteAttributesRequest{Updates: sets})); err != nil {
 		tb.Fatal(err)
 	}
 }
