@@ -17,7 +17,6 @@ package wire
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -236,4 +235,3 @@ func (l *chanListener) Close() error { return nil }
 // Addr implements net.Listener.
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-var errNotHTTP2 = errors.New("not HTTP/2")
