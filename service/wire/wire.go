@@ -234,4 +234,3 @@ func (l *chanListener) Close() error { return nil }
 
 // Addr implements net.Listener.
 func (l *chanListener) Addr() net.Addr { return l.addr }
-
