@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file: serve TLS (HTTP/2 via ALPN) instead of plaintext h2c; needs --tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "address to serve Prometheus metrics on at /metrics (default off)")
-	fs.StringVar(&cfg.routes, "routes", "", "route map (YAML) for the enforcement endpoints, such as forward-auth at "+service.ForwardAuthPath+"; reloaded on SIGHUP")
+	fs.StringVar(&cfg.routes, "routes", "", "route map (YAML) for the enforcement endpoints: forward-auth at "+service.ForwardAuthPath+" and Envoy ext_authz on this port; reloaded on SIGHUP")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
