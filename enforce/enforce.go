@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	gatehousev1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1"
@@ -24,27 +23,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/routes"
 )
 
-// Headers of an answer, as the server's enforcement endpoints set them.
+// Decisions take at most DefaultTimeout unless configured otherwise; a
+// cache, when on, keeps them defaultCacheTTL and at most defaultCacheMaxKeys.
 const (
-	ReasonHeader   = "Gatehouse-Reason"
-	RevisionHeader = "Gatehouse-Revision"
-	SubjectHeader  = "Gatehouse-Subject"
-	// ConsistencyHeader, on a request, names a revision token (say, the one
-	// a write returned) the decision must be at least as fresh as.
-	ConsistencyHeader = "Gatehouse-Consistency"
-)
-
-// Reasons a refusal gives; the same codes forward-auth and ext_authz give.
-const (
-	ReasonNoRoute         = "ROUTE_NOT_FOUND"
-	ReasonUnmatchedAllow  = "ROUTE_NOT_FOUND_ALLOWED"
-	ReasonInvalidRequest  = "INVALID_REQUEST"
-	ReasonTokenMissing    = "SUBJECT_TOKEN_MISSING"
-	ReasonTokenInvalid    = "SUBJECT_TOKEN_INVALID"
-	ReasonDenied          = "PERMISSION_DENIED"
-	ReasonMissingContext  = "MISSING_CONTEXT"
-	ReasonUnavailable     = "UNAVAILABLE"
-	ReasonInternal        = "INTERNAL"
 	DefaultTimeout        = 500 * time.Millisecond
 	defaultCacheTTL       = time.Second
 	defaultCacheMaxKeys   = 10_000
@@ -86,38 +67,14 @@ func New(cfg Config) (*Enforcer, error) {
 	return &Enforcer{cfg: cfg}, nil
 }
 
-// Verdict is the answer about one request, as HTTP.
-type Verdict struct {
-	// Status is 200 when the request may pass, else 400, 401, 403 or 503.
-	Status   int
-	Reason   string // why; "" for a request a route allowed
-	Subject  string // type:id the request was allowed for
-	Revision string // ZedToken of the snapshot decided on
-}
-
-// Allowed reports whether the request may pass.
-func (v Verdict) Allowed() bool { return v.Status == http.StatusOK }
-
-func refused(status int, reason string) Verdict { return Verdict{Status: status, Reason: reason} }
-
 // Decide answers whether r may pass, for the end user whose token the
 // authorization value ("Bearer ...") carries.
 func (e *Enforcer) Decide(ctx context.Context, r routes.Request, authorization string) Verdict {
-	m := e.cfg.Routes.Map()
-	q, matched, err := m.Match(r)
-	switch {
-	case err != nil:
-		return refused(http.StatusForbidden, ReasonInvalidRequest)
-	case !matched && m.AllowUnmatched:
-		return Verdict{Status: http.StatusOK, Reason: ReasonUnmatchedAllow}
-	case !matched:
-		return refused(http.StatusForbidden, ReasonNoRoute)
+	q, token, early, decide := Question(e.cfg.Routes.Map(), r, authorization)
+	if !decide {
+		return early
 	}
-	token, hasToken := strings.CutPrefix(authorization, "Bearer ")
-	token = strings.TrimSpace(token)
-	if (!hasToken || token == "") && q.Subject == nil {
-		return refused(http.StatusUnauthorized, ReasonTokenMissing)
-	}
+	var err error
 	req := &gatehousev1.AuthorizeRequest{
 		Resource:     &gatehousev1.ObjectRef{ObjectType: q.Resource.Type, ObjectId: q.Resource.ID},
 		Permission:   q.Permission,
@@ -128,7 +85,7 @@ func (e *Enforcer) Decide(ctx context.Context, r routes.Request, authorization s
 	}
 	if len(q.Context) > 0 {
 		if req.Context, err = structpb.NewStruct(q.Context); err != nil {
-			return refused(http.StatusForbidden, ReasonInvalidRequest)
+			return Refused(http.StatusForbidden, ReasonInvalidRequest)
 		}
 	}
 	if t := strings.TrimSpace(r.Header.Get(ConsistencyHeader)); t != "" {
@@ -155,7 +112,7 @@ func (e *Enforcer) ask(ctx context.Context, req *gatehousev1.AuthorizeRequest) V
 	defer cancel()
 	resp, err := e.cfg.Client.Authorize(ctx, connect.NewRequest(req))
 	if err != nil {
-		return refusedFor(err)
+		return FromError(err)
 	}
 	m := resp.Msg
 	v := Verdict{Revision: m.GetCheckedAt()}
@@ -169,40 +126,6 @@ func (e *Enforcer) ask(ctx context.Context, req *gatehousev1.AuthorizeRequest) V
 		v.Status, v.Reason = http.StatusForbidden, ReasonDenied
 	}
 	return v
-}
-
-// refusedFor is the verdict for an error from gatehouse: 401 for a token
-// that does not verify, 403 for a question it cannot answer as asked, 503
-// when it did not answer (in time).
-func refusedFor(err error) Verdict {
-	reason := ""
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		for _, d := range ce.Details() {
-			if v, derr := d.Value(); derr == nil {
-				if info, ok := v.(*errdetails.ErrorInfo); ok {
-					reason = strings.TrimPrefix(info.GetReason(), "ERROR_REASON_")
-				}
-			}
-		}
-	}
-	or := func(fallback string) string {
-		if reason != "" {
-			return reason
-		}
-		return fallback
-	}
-	switch connect.CodeOf(err) {
-	case connect.CodeUnauthenticated:
-		return refused(http.StatusUnauthorized, or(ReasonTokenInvalid))
-	case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeNotFound:
-		return refused(http.StatusForbidden, or(ReasonInvalidRequest))
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
-		return refused(http.StatusServiceUnavailable, ReasonUnavailable)
-	}
-	// PermissionDenied here is the enforcer's own key lacking the check scope:
-	// a misconfiguration, refused like any failure to decide.
-	return refused(http.StatusInternalServerError, ReasonInternal)
 }
 
 // Middleware refuses requests gatehouse does not allow, answering with the

@@ -63,18 +63,7 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 
 // verdictError is a refusal as a connect error with the reason as ErrorInfo.
 func verdictError(v Verdict) error {
-	code := connect.CodePermissionDenied
-	switch v.Status {
-	case http.StatusUnauthorized:
-		code = connect.CodeUnauthenticated
-	case http.StatusBadRequest:
-		code = connect.CodeInvalidArgument
-	case http.StatusServiceUnavailable:
-		code = connect.CodeUnavailable
-	case http.StatusInternalServerError:
-		code = connect.CodeInternal
-	}
-	ce := connect.NewError(code, errors.New("gatehouse: "+v.Reason))
+	ce := connect.NewError(v.Code(), errors.New("gatehouse: "+v.Reason))
 	if d, err := connect.NewErrorDetail(&errdetails.ErrorInfo{Reason: v.Reason, Domain: "gatehouse.dev"}); err == nil {
 		ce.AddDetail(d)
 	}

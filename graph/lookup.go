@@ -153,7 +153,7 @@ func (s *Snapshot) LookupResources(ctx context.Context, sch *schema.Schema, req 
 func firstByID(rs []ResourceResult, limit int) []ResourceResult {
 	keys := make([]idKey, len(rs))
 	for i := range rs {
-		keys[i] = idKey{prefix: idPrefix(rs[i].ID), id: rs[i].ID, pos: int32(i)}
+		keys[i] = idKey{prefix: tuple.IDPrefix(rs[i].ID), id: rs[i].ID, pos: int32(i)}
 	}
 	if limit > 0 && limit < len(keys) {
 		keys = smallestKeys(keys, limit)
@@ -170,23 +170,6 @@ type idKey struct {
 	prefix uint64
 	id     string
 	pos    int32
-}
-
-// idPrefix is id's first eight bytes, big-endian, zero-padded: comparing two
-// prefixes orders the IDs as far as those bytes go.
-func idPrefix(id string) uint64 {
-	if len(id) >= 8 {
-		return uint64(id[0])<<56 | uint64(id[1])<<48 | uint64(id[2])<<40 | uint64(id[3])<<32 |
-			uint64(id[4])<<24 | uint64(id[5])<<16 | uint64(id[6])<<8 | uint64(id[7])
-	}
-	var p uint64
-	for i := range 8 {
-		p <<= 8
-		if i < len(id) {
-			p |= uint64(id[i])
-		}
-	}
-	return p
 }
 
 func compareIDKeys(a, b idKey) int {

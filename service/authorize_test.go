@@ -15,29 +15,13 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/gatehouse-dev/gatehouse/caveats/library"
+	"github.com/gatehouse-dev/gatehouse/enforce/enforcetest"
 	gatehousev1 "github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse-dev/gatehouse/gen/gatehouse/v1/gatehousev1connect"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/identity/identitytest"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
-
-// contextSchema uses the caveat library: tenant from the token against the
-// document's attributes, environment from the request against the document's
-// allowed environments, clearance from the token against its classification.
-var contextSchema = library.All() + `
-
-definition user {}
-
-definition document {
-	relation tenant_viewer: user with same_tenant
-	relation env_deployer: user with environment_allowed
-	relation cleared_reader: user with clearance_covers_classification
-	permission view = tenant_viewer
-	permission deploy = env_deployer
-	permission read = cleared_reader & tenant_viewer
-}`
 
 // contextServer starts a server trusting issuer, with the schema, relationships
 // and attributes of the multi-tenant scenario written through the API.
@@ -58,43 +42,7 @@ func contextServerWith(t *testing.T, issuer *identitytest.Issuer, cfg service.Co
 	cfg.Keys = append(cfg.Keys, service.Key{Secret: "k", Scopes: service.ScopeAll})
 	cfg.Verifier = v
 	addr := startServerWith(t, cfg)
-	ctx := context.Background()
-	c := client(t, addr, "k")
-	if _, err := c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: contextSchema}); err != nil {
-		t.Fatal(err)
-	}
-	var updates []*v1.RelationshipUpdate
-	for _, r := range []struct{ doc, rel, caveat string }{
-		{"acme-plan", "tenant_viewer", "same_tenant"},
-		{"globex-plan", "tenant_viewer", "same_tenant"},
-		{"billing-svc", "env_deployer", "environment_allowed"},
-		{"acme-secret", "cleared_reader", "clearance_covers_classification"},
-		{"acme-secret", "tenant_viewer", "same_tenant"},
-		{"acme-memo", "cleared_reader", "clearance_covers_classification"},
-		{"acme-memo", "tenant_viewer", "same_tenant"},
-	} {
-		updates = append(updates, &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
-			Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: r.doc}, Relation: r.rel,
-			Subject:        &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "alice"}},
-			OptionalCaveat: &v1.ContextualizedCaveat{CaveatName: r.caveat},
-		}})
-	}
-	if _, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates}); err != nil {
-		t.Fatal(err)
-	}
-	ac := attributeClients(t, addr, "k")["connect"]
-	set := func(doc string, values map[string]any) *gatehousev1.AttributeUpdate {
-		return &gatehousev1.AttributeUpdate{Operation: gatehousev1.AttributeUpdate_OPERATION_SET, Object: objRef("document:" + doc), Values: mustStruct(t, values)}
-	}
-	if _, err := ac.WriteAttributes(ctx, connect.NewRequest(&gatehousev1.WriteAttributesRequest{Updates: []*gatehousev1.AttributeUpdate{
-		set("acme-plan", map[string]any{"tenant": "acme"}),
-		set("globex-plan", map[string]any{"tenant": "globex"}),
-		set("billing-svc", map[string]any{"environments": []any{"staging", "dev"}}),
-		set("acme-secret", map[string]any{"tenant": "acme", "classification": "confidential"}),
-		set("acme-memo", map[string]any{"tenant": "acme", "classification": "internal"}),
-	}})); err != nil {
-		t.Fatal(err)
-	}
+	enforcetest.Seed(t, addr, "k")
 	return addr
 }
 

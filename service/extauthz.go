@@ -12,6 +12,7 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 
+	"github.com/gatehouse-dev/gatehouse/enforce"
 	"github.com/gatehouse-dev/gatehouse/routes"
 )
 
@@ -39,45 +40,34 @@ func (s *Server) extAuthz(ctx context.Context, req *connect.Request[authv3.Check
 			headers = append(headers, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: name, Value: value}})
 		}
 	}
-	add(RevisionHeader, v.revision)
-	add(ReasonHeader, v.reason)
-	add(MissingContextHeader, strings.Join(v.missing, ","))
-	if v.status == http.StatusOK {
-		add(SubjectHeader, v.subject)
+	add(enforce.RevisionHeader, v.Revision)
+	add(enforce.ReasonHeader, v.Reason)
+	add(enforce.MissingContextHeader, strings.Join(v.Missing, ","))
+	if v.Allowed() {
+		add(enforce.SubjectHeader, v.Subject)
 		return connect.NewResponse(&authv3.CheckResponse{
 			Status:       &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{Headers: headers}},
 		}), nil
 	}
-	code := codes.PermissionDenied
-	switch v.status {
-	case http.StatusUnauthorized:
-		code = codes.Unauthenticated
-	case http.StatusServiceUnavailable:
-		code = codes.Unavailable
-	case http.StatusBadRequest:
-		code = codes.InvalidArgument
-	case http.StatusInternalServerError:
-		code = codes.Internal
-	}
 	return connect.NewResponse(&authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(code), Message: v.reason},
+		Status: &rpcstatus.Status{Code: int32(v.Code()), Message: v.Reason},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(v.status)},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(v.Status)},
 			Headers: headers,
-			Body:    http.StatusText(v.status) + ": " + v.reason + "\n",
+			Body:    http.StatusText(v.Status) + ": " + v.Reason + "\n",
 		}},
 	}), nil
 }
 
-func (s *Server) extAuthzVerdict(ctx context.Context, req *connect.Request[authv3.CheckRequest]) verdict {
+func (s *Server) extAuthzVerdict(ctx context.Context, req *connect.Request[authv3.CheckRequest]) enforce.Verdict {
 	if !s.gatewayAllowed(req.Header().Get(GatewayKeyHeader)) {
 		s.log.Warn("ext_authz: gateway key refused", "remote", req.Peer().Addr)
-		return refused(http.StatusForbidden, reasonGatewayKey)
+		return enforce.Refused(http.StatusForbidden, enforce.ReasonGatewayKey)
 	}
 	hr := req.Msg.GetAttributes().GetRequest().GetHttp()
 	if hr.GetMethod() == "" || hr.GetPath() == "" {
-		return refused(http.StatusBadRequest, reasonBadRequest)
+		return enforce.Refused(http.StatusBadRequest, enforce.ReasonInvalidRequest)
 	}
 	header := http.Header{}
 	for k, v := range hr.GetHeaders() {
@@ -92,7 +82,7 @@ func (s *Server) extAuthzVerdict(ctx context.Context, req *connect.Request[authv
 	}
 	r, err := routes.RequestOf(hr.GetMethod(), hr.GetPath(), header)
 	if err != nil {
-		return refused(http.StatusForbidden, reasonBadRequest)
+		return enforce.Refused(http.StatusForbidden, enforce.ReasonInvalidRequest)
 	}
 	return s.enforce(ctx, r, header.Get("Authorization"))
 }

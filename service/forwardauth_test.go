@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/gatehouse-dev/gatehouse/enforce"
 	"github.com/gatehouse-dev/gatehouse/enforce/enforcetest"
-	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/identity/identitytest"
 	"github.com/gatehouse-dev/gatehouse/routes"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -28,15 +28,8 @@ func enforcementServer(t *testing.T, issuer *identitytest.Issuer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := identity.NewVerifier(context.Background(), []identity.Issuer{issuer.Config()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	addr := startServerWith(t, service.Config{Verifier: v, Routes: routes.Static(m), Keys: []service.Key{
-		{Secret: "k", Scopes: service.ScopeAll}, {Secret: enforcetest.GatewayKey, Scopes: service.ScopeCheck}, {Secret: enforcetest.WriterKey, Scopes: service.ScopeWrite}}})
-	enforcetest.Seed(t, addr, "k")
-	return addr
+	return contextServerWith(t, issuer, service.Config{Routes: routes.Static(m), Keys: []service.Key{
+		{Secret: enforcetest.GatewayKey, Scopes: service.ScopeCheck}, {Secret: enforcetest.WriterKey, Scopes: service.ScopeWrite}}})
 }
 
 // askForwardAuth asks forward-auth as nginx (or Traefik) would.
@@ -65,7 +58,7 @@ func askForwardAuth(t *testing.T, addr string, tt enforcetest.Case) enforcetest.
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return enforcetest.Answer{Status: resp.StatusCode, Reason: resp.Header.Get(service.ReasonHeader), Subject: resp.Header.Get(service.SubjectHeader), Revision: resp.Header.Get(service.RevisionHeader)}
+	return enforcetest.Answer{Status: resp.StatusCode, Reason: resp.Header.Get(enforce.ReasonHeader), Subject: resp.Header.Get(enforce.SubjectHeader), Revision: resp.Header.Get(enforce.RevisionHeader)}
 }
 
 // askExtAuthz asks as Envoy does: go-control-plane's generated client, a
@@ -103,11 +96,11 @@ func askExtAuthz(t *testing.T, c authv3.AuthorizationClient, tt enforcetest.Case
 	}
 	for _, h := range hs {
 		switch h.GetHeader().GetKey() {
-		case service.ReasonHeader:
+		case enforce.ReasonHeader:
 			a.Reason = h.GetHeader().GetValue()
-		case service.SubjectHeader:
+		case enforce.SubjectHeader:
 			a.Subject = h.GetHeader().GetValue()
-		case service.RevisionHeader:
+		case enforce.RevisionHeader:
 			a.Revision = h.GetHeader().GetValue()
 		}
 	}
@@ -159,14 +152,14 @@ func TestForwardAuth_MapSettings(t *testing.T) {
 		return resp
 	}
 	none := contextServerWith(t, issuer, service.Config{})
-	if r := ask(none, true); r.StatusCode != 403 || r.Header.Get(service.ReasonHeader) != "NO_ROUTE_MAP" {
-		t.Errorf("no route map: %d %q", r.StatusCode, r.Header.Get(service.ReasonHeader))
+	if r := ask(none, true); r.StatusCode != 403 || r.Header.Get(enforce.ReasonHeader) != "NO_ROUTE_MAP" {
+		t.Errorf("no route map: %d %q", r.StatusCode, r.Header.Get(enforce.ReasonHeader))
 	}
 	open := contextServerWith(t, issuer, service.Config{Routes: routes.Static(allow)})
-	if r := ask(open, true); r.StatusCode != 200 || r.Header.Get(service.ReasonHeader) != "ROUTE_NOT_FOUND_ALLOWED" {
-		t.Errorf("unmatched, allowed: %d %q", r.StatusCode, r.Header.Get(service.ReasonHeader))
+	if r := ask(open, true); r.StatusCode != 200 || r.Header.Get(enforce.ReasonHeader) != "ROUTE_NOT_FOUND_ALLOWED" {
+		t.Errorf("unmatched, allowed: %d %q", r.StatusCode, r.Header.Get(enforce.ReasonHeader))
 	}
-	if r := ask(open, false); r.StatusCode != 400 || r.Header.Get(service.ReasonHeader) != "INVALID_REQUEST" {
-		t.Errorf("no original request: %d %q", r.StatusCode, r.Header.Get(service.ReasonHeader))
+	if r := ask(open, false); r.StatusCode != 400 || r.Header.Get(enforce.ReasonHeader) != "INVALID_REQUEST" {
+		t.Errorf("no original request: %d %q", r.StatusCode, r.Header.Get(enforce.ReasonHeader))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/enforce"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -39,7 +40,7 @@ func TestServe_RoutesReloadOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		return resp.Header.Get(service.ReasonHeader)
+		return resp.Header.Get(enforce.ReasonHeader)
 	}
 	if got := reason(); got != "ROUTE_NOT_FOUND" {
 		t.Fatalf("before reload: %q, want ROUTE_NOT_FOUND", got)

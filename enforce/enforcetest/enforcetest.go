@@ -162,6 +162,8 @@ func Seed(t testing.TB, addr, key string) {
 		{"billing-svc", "env_deployer", "environment_allowed"},
 		{"acme-secret", "cleared_reader", "clearance_covers_classification"},
 		{"acme-secret", "tenant_viewer", "same_tenant"},
+		{"acme-memo", "cleared_reader", "clearance_covers_classification"},
+		{"acme-memo", "tenant_viewer", "same_tenant"},
 	} {
 		updates = append(updates, &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: &v1.Relationship{
 			Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: r.doc}, Relation: r.rel,
@@ -189,6 +191,7 @@ func Seed(t testing.TB, addr, key string) {
 		set("globex-plan", map[string]any{"tenant": "globex"}),
 		set("billing-svc", map[string]any{"environments": []any{"staging", "dev"}}),
 		set("acme-secret", map[string]any{"tenant": "acme", "classification": "confidential"}),
+		set("acme-memo", map[string]any{"tenant": "acme", "classification": "internal"}),
 	}})); err != nil {
 		t.Fatal(err)
 	}

@@ -19,26 +19,13 @@ type item struct {
 	e   *entry
 }
 
-// idPrefix packs the first 8 bytes of id big-endian, zero-padded. For any two
-// IDs, idPrefix(a) < idPrefix(b) implies a < b; equal prefixes decide nothing.
-func idPrefix(id string) uint64 {
-	var p uint64
-	for i := range 8 {
-		p <<= 8
-		if i < len(id) {
-			p |= uint64(id[i])
-		}
-	}
-	return p
-}
-
 // probe is a key being searched for, with its prefix.
 type probe struct {
 	pfx uint64
 	key *tuple.Key
 }
 
-func newProbe(k *tuple.Key) probe { return probe{pfx: idPrefix(k.Resource.ID), key: k} }
+func newProbe(k *tuple.Key) probe { return probe{pfx: tuple.IDPrefix(k.Resource.ID), key: k} }
 
 // cmp orders it against p by store.CompareKeys. It relies on every key in an
 // index having the same resource type.

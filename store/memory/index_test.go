@@ -79,7 +79,7 @@ func TestIndex_MatchesSortedSlice(t *testing.T) {
 }
 
 // randomID returns IDs that often share prefixes of 8 bytes or more, or are
-// prefixes of one another, so that idPrefix ties are common.
+// prefixes of one another, so that tuple.IDPrefix ties are common.
 func randomID(rng *rand.Rand) string {
 	switch rng.IntN(3) {
 	case 0:
@@ -88,16 +88,5 @@ func randomID(rng *rand.Rand) string {
 		return fmt.Sprintf("shared-prefix-%d", rng.IntN(1000))
 	default:
 		return "shared-p"[:1+rng.IntN(8)] + []string{"", "\x00", "\xff"}[rng.IntN(3)]
-	}
-}
-
-func TestIDPrefix_OrderConsistent(t *testing.T) {
-	ids := []string{"", "\x00", "a", "a\x00", "a\x00b", "ab", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgi", "b", "\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff"}
-	for _, a := range ids {
-		for _, b := range ids {
-			if pa, pb := idPrefix(a), idPrefix(b); (pa < pb && !(a < b)) || (pa > pb && !(a > b)) {
-				t.Fatalf("idPrefix(%q)=%x, idPrefix(%q)=%x disagree with string order", a, pa, b, pb)
-			}
-		}
 	}
 }
