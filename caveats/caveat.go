@@ -75,9 +75,11 @@ type Caveat struct {
 	full     cel.Program // every parameter bound; skips unknown tracking
 	convert  []converter
 	reserved []int    // per parameter: reservedIndex of its name
+	binds    [3]bool  // by reservedIndex: whether the caveat declares it
 	ctxNames []string // names of the parameters that are not reserved
 	patterns []*interpreter.AttributePattern
 	lookup   map[string]int // parameter index by name, for many parameters
+	reads    []reads        // per parameter: how the expression reads it; see AppendKey
 	acts     sync.Pool      // *activation
 }
 
@@ -129,6 +131,9 @@ func (cc *Compiler) Compile(name, expr string, params []Param) (*Caveat, error) 
 		c.params[i] = Param{Name: p.Name, Type: cloneTypeRef(p.Type)}
 		c.convert[i] = t.convert
 		c.reserved[i] = reservedIndex(p.Name)
+		if c.reserved[i] >= 0 {
+			c.binds[c.reserved[i]] = true
+		}
 		if c.reserved[i] < 0 {
 			c.ctxNames = append(c.ctxNames, p.Name)
 		}
@@ -168,6 +173,7 @@ func (cc *Compiler) Compile(name, expr string, params []Param) (*Caveat, error) 
 		return fail(0, 0, "plan expression: %v", err)
 	}
 	c.prg, c.full = prg, full
+	c.reads = analyseReads(ast, c.params)
 	n := len(params)
 	c.acts.New = func() any {
 		return &activation{c: c, vals: make([]any, n), set: make([]bool, n)}
@@ -203,6 +209,12 @@ func (c *Caveat) Params() []Param {
 // relationship or request context (all but the reserved ones). The slice is
 // shared: callers must not modify it.
 func (c *Caveat) ContextParams() []string { return c.ctxNames }
+
+// Binds reports which reserved parameters (caller, resource, subject) the
+// caveat declares, so an evaluator fetches only those bindings.
+func (c *Caveat) Binds() (caller, resource, subject bool) {
+	return c.binds[0], c.binds[1], c.binds[2]
+}
 
 // Declares reports whether the caveat has a parameter with this name.
 func (c *Caveat) Declares(name string) bool { return c.index(name) >= 0 }

@@ -54,6 +54,22 @@ func ValidateRequestContext(ctx map[string]any) error {
 // nil map means "not available", so a caveat that needs it is Conditional.
 type Bindings struct {
 	Caller, Resource, Subject map[string]any
+	// Optional: the same maps' EncodeFields, which AppendKey then reads
+	// instead of the maps.
+	CallerFields, ResourceFields, SubjectFields Fields
+}
+
+// fields returns the encoded fields given for reserved parameter i, or nil.
+func (b *Bindings) fields(i int) Fields {
+	switch i {
+	case 0:
+		return b.CallerFields
+	case 1:
+		return b.ResourceFields
+	case 2:
+		return b.SubjectFields
+	}
+	return nil
 }
 
 // lookup returns the binding for the reserved parameter with index i.

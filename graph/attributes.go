@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 
+	"github.com/gatehouse-dev/gatehouse/caveats"
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
 
@@ -17,6 +18,7 @@ type ObjectAttributes struct {
 // are never modified once stored.
 type attrVersion struct {
 	values  map[string]any
+	fields  caveats.Fields // values encoded for caveat cache keys
 	created Revision
 	prev    *attrVersion
 }
@@ -38,30 +40,41 @@ func (ix *Index) LoadAttributes(rev Revision, attrs []ObjectAttributes) error {
 // The caller holds the write lock.
 func (ix *Index) setAttributes(a ObjectAttributes, rev Revision) {
 	o := ix.internObject(a.Object.Type, a.Object.ID)
+	if int(o) >= len(ix.attrs) {
+		ix.attrs = append(ix.attrs, make([]*attrVersion, int(o)+1-len(ix.attrs))...)
+	}
 	prev := ix.attrs[o]
 	if prev != nil && prev.created == rev {
-		prev.values = a.Values // loaded again at the same revision
-		return
+		// Loaded again at the same revision: a new version, so that no
+		// reader sees the map and its encoding disagree.
+		prev = prev.prev
 	}
 	if prev == nil && a.Values == nil {
+		ix.attrs[o] = nil
 		return
 	}
-	ix.attrs[o] = &attrVersion{values: a.Values, created: rev, prev: prev}
+	v := &attrVersion{values: a.Values, created: rev, prev: prev}
+	if a.Values != nil {
+		v.fields = caveats.EncodeFields(a.Values)
+	}
+	ix.attrs[o] = v
 }
 
 // attributes returns the attributes of object o at the snapshot's revision; an
 // object without any gets an empty map, so that a caveat's `has()` can test it.
 // The caller holds the read lock.
-func (s *Snapshot) attributes(o uint32) map[string]any {
-	for v := s.ix.attrs[o]; v != nil; v = v.prev {
-		if v.created <= s.rev {
-			if v.values == nil {
-				break
+func (s *Snapshot) attributes(o uint32) (map[string]any, caveats.Fields) {
+	if int(o) < len(s.ix.attrs) {
+		for v := s.ix.attrs[o]; v != nil; v = v.prev {
+			if v.created <= s.rev {
+				if v.values == nil {
+					break
+				}
+				return v.values, v.fields
 			}
-			return v.values
 		}
 	}
-	return s.ix.noAttrs
+	return s.ix.noAttrs, s.ix.noFields
 }
 
 // Attributes returns the attributes of obj at the snapshot's revision, nil if
@@ -73,7 +86,7 @@ func (s *Snapshot) Attributes(obj tuple.Object) map[string]any {
 	if !ok {
 		return nil
 	}
-	if m := s.attributes(o); len(m) > 0 {
+	if m, _ := s.attributes(o); len(m) > 0 {
 		return m
 	}
 	return nil
@@ -84,6 +97,9 @@ func (s *Snapshot) Attributes(obj tuple.Object) map[string]any {
 func (ix *Index) gcAttributes(horizon Revision) int {
 	removed := 0
 	for o, latest := range ix.attrs {
+		if latest == nil {
+			continue
+		}
 		keep := latest
 		for keep != nil && keep.created > horizon {
 			keep = keep.prev
@@ -96,7 +112,7 @@ func (ix *Index) gcAttributes(horizon Revision) int {
 		}
 		keep.prev = nil
 		if keep == latest && keep.values == nil {
-			delete(ix.attrs, o)
+			ix.attrs[o] = nil
 			removed++
 		}
 	}

@@ -1,7 +1,7 @@
 package graph
 
 import (
-	"reflect"
+	"hash/maphash"
 	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/caveats"
@@ -19,15 +19,16 @@ func WithCaveatCache(size int) IndexOption {
 	return func(ix *Index) { ix.cavCache = newCaveatCache(size) }
 }
 
-// caveatCache remembers the outcome of a caveat evaluation whose inputs are
-// all immutable values the index can identify by address: the relationship's
-// stored context, the resource's and subject's attribute versions, and the
-// caller's claims (one map per verified token). It is used only when the
-// request context cannot matter: every parameter that is not reserved is set
-// by the stored context. Entries hold the maps they were computed from, so an
-// address in a key cannot be reused by another map while the entry lives.
-// Evaluation errors are not cached.
+// caveatCache remembers caveat results under the key caveats.AppendKey
+// builds: the values the caveat reads (for the reserved maps, only the fields
+// its expression names, so callers with equal claims share entries however
+// their tokens differ), and the addresses of immutable maps it reads as a
+// whole (the relationship's stored context, a map read other than by field).
+// Entries hold those maps, so an address in a key cannot be reused by
+// another map while the entry lives, and hold the whole key, so a hash
+// collision is a miss. Evaluation errors are not cached.
 type caveatCache struct {
+	seed   maphash.Seed
 	shards [caveatShards]caveatShard
 	limit  int // entries per shard
 }
@@ -36,68 +37,53 @@ const caveatShards = 16
 
 type caveatShard struct {
 	mu      sync.Mutex
-	entries map[caveatKey]caveatEntry
-}
-
-type caveatKey struct {
-	caveat                     *caveats.Caveat
-	context, res, subj, caller uintptr
+	entries map[uint64]caveatEntry
 }
 
 type caveatEntry struct {
-	r    result
-	keep [4]map[string]any
+	caveat *caveats.Caveat
+	key    string
+	r      result
+	keep   []map[string]any
 }
 
 func newCaveatCache(size int) *caveatCache {
 	if size <= 0 {
 		return nil
 	}
-	c := &caveatCache{limit: max(1, size/caveatShards)}
+	c := &caveatCache{seed: maphash.MakeSeed(), limit: max(1, size/caveatShards)}
 	for i := range c.shards {
-		c.shards[i].entries = make(map[caveatKey]caveatEntry)
+		c.shards[i].entries = make(map[uint64]caveatEntry)
 	}
 	return c
 }
 
-func mapAddr(m map[string]any) uintptr {
-	if m == nil {
-		return 0
-	}
-	return reflect.ValueOf(m).Pointer()
-}
+func (cc *caveatCache) hash(key []byte) uint64 { return maphash.Bytes(cc.seed, key) }
 
-func (k caveatKey) shard() int {
-	h := k.context*31 + k.res*17 + k.subj*13 + k.caller*7 + uintptr(reflect.ValueOf(k.caveat).Pointer())
-	h ^= h >> 17
-	return int(h % caveatShards)
-}
+func (cc *caveatCache) shard(h uint64) *caveatShard { return &cc.shards[h>>60%caveatShards] }
 
-// cacheable reports whether a caveat's result depends only on what the cache
-// key holds: every context parameter is set by the stored context.
-func cacheable(c *caveats.Caveat, stored map[string]any) bool {
-	for _, name := range c.ContextParams() {
-		if _, ok := stored[name]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func (cc *caveatCache) get(k caveatKey) (result, bool) {
-	s := &cc.shards[k.shard()]
+func (cc *caveatCache) get(c *caveats.Caveat, h uint64, key []byte) (result, bool) {
+	s := cc.shard(h)
 	s.mu.Lock()
-	e, ok := s.entries[k]
+	e, ok := s.entries[h]
 	s.mu.Unlock()
-	return e.r, ok
+	if !ok || e.caveat != c || e.key != string(key) {
+		return result{}, false
+	}
+	return e.r, true
 }
 
-func (cc *caveatCache) put(k caveatKey, r result, keep [4]map[string]any) {
-	s := &cc.shards[k.shard()]
+// put stores r; it copies key and keep.
+func (cc *caveatCache) put(c *caveats.Caveat, h uint64, key []byte, r result, keep []map[string]any) {
+	e := caveatEntry{caveat: c, key: string(key), r: r}
+	if len(keep) > 0 {
+		e.keep = append([]map[string]any(nil), keep...)
+	}
+	s := cc.shard(h)
 	s.mu.Lock()
 	if len(s.entries) >= cc.limit {
 		clear(s.entries) // bounded memory; the hot entries come back at once
 	}
-	s.entries[k] = caveatEntry{r: r, keep: keep}
+	s.entries[h] = e
 	s.mu.Unlock()
 }

@@ -192,6 +192,10 @@ type evaluator struct {
 	cuts            int
 	caller          map[string]any // claims bound to `caller`; nil when the request has none
 	tr              *tracer        // records an explanation; nil except in Explain
+
+	// Scratch space for caveat cache keys, kept across pooled uses.
+	key  []byte
+	keep []map[string]any
 }
 
 func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*evaluator, error) {
@@ -201,7 +205,7 @@ func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*ev
 		ev = new(evaluator)
 	}
 	ev.memo.reset()
-	*ev = evaluator{s: s, ix: ix, p: p, values: c.Values, maxDepth: c.MaxDepth, subj: absentSubject, memo: ev.memo}
+	*ev = evaluator{s: s, ix: ix, p: p, values: c.Values, maxDepth: c.MaxDepth, subj: absentSubject, memo: ev.memo, key: ev.key, keep: ev.keep}
 	if ev.maxDepth <= 0 {
 		ev.maxDepth = DefaultMaxDepth
 	}
@@ -272,6 +276,7 @@ func validatePermission(sch *schema.Schema, typ, perm string) error {
 func (ev *evaluator) release() {
 	ix := ev.ix
 	ev.s, ev.ix, ev.p, ev.values, ev.caller, ev.tr = nil, nil, nil, nil, nil, nil
+	clear(ev.keep[:cap(ev.keep)]) // do not hold the request's maps while pooled
 	ix.evals.Put(ev)
 }
 
@@ -313,14 +318,15 @@ func (ev *evaluator) inList(o uint32, srel uint16) *inList {
 // caller's claims and the attributes of e's resource and subject.
 func (ev *evaluator) bindings(c *caveats.Caveat, e *edge) caveats.Bindings {
 	var b caveats.Bindings
-	if c.Declares(caveats.ParamCaller) {
+	caller, resource, subject := c.Binds()
+	if caller {
 		b.Caller = ev.caller
 	}
-	if c.Declares(caveats.ParamResource) {
-		b.Resource = ev.s.attributes(e.res)
+	if resource {
+		b.Resource, b.ResourceFields = ev.s.attributes(e.res)
 	}
-	if c.Declares(caveats.ParamSubject) {
-		b.Subject = ev.s.attributes(e.subj)
+	if subject {
+		b.Subject, b.SubjectFields = ev.s.attributes(e.subj)
 	}
 	return b
 }
@@ -340,14 +346,18 @@ func (ev *evaluator) caveat(e *edge) (result, error) {
 	}
 	b := ev.bindings(c, e)
 	cache := ev.ix.cavCache
-	var key caveatKey
-	if cache != nil && cacheable(c, x.context) {
-		key = caveatKey{caveat: c, context: mapAddr(x.context), res: mapAddr(b.Resource), subj: mapAddr(b.Subject), caller: mapAddr(b.Caller)}
-		if r, ok := cache.get(key); ok {
-			return r, nil
+	var h uint64
+	if cache != nil {
+		var ok bool
+		ev.key, ev.keep, ok = c.AppendKey(ev.key[:0], x.context, ev.values, &b, ev.keep[:0])
+		if ok {
+			h = cache.hash(ev.key)
+			if r, ok := cache.get(c, h, ev.key); ok {
+				return r, nil
+			}
+		} else {
+			cache = nil
 		}
-	} else {
-		cache = nil
 	}
 	r, err := c.Eval(x.context, ev.values, &b)
 	if err != nil {
@@ -361,7 +371,7 @@ func (ev *evaluator) caveat(e *edge) (result, error) {
 		res = result{kind: rCond, missing: r.Missing}
 	}
 	if cache != nil {
-		cache.put(key, res, [4]map[string]any{x.context, b.Resource, b.Subject, b.Caller})
+		cache.put(c, h, ev.key, res, ev.keep)
 	}
 	return res, nil
 }

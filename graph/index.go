@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/caveats"
 	"github.com/gatehouse-dev/gatehouse/schema"
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
@@ -194,10 +195,12 @@ type Index struct {
 	lastPlan atomic.Pointer[plan] // the plan most recently used, read without the lock
 	evals    sync.Pool            // *evaluator, reused across queries
 
-	// attrs holds each object's newest attribute version; noAttrs is the
-	// empty map bound for objects without attributes (never modified).
-	attrs   map[uint32]*attrVersion
-	noAttrs map[string]any
+	// attrs holds each object's newest attribute version, by object (nil
+	// or past the end: none); noAttrs is the empty map bound for objects
+	// without attributes (never modified).
+	attrs    []*attrVersion
+	noAttrs  map[string]any
+	noFields caveats.Fields
 	// cavCache remembers caveat results; nil when off.
 	cavCache *caveatCache
 
@@ -215,12 +218,12 @@ type revTime struct {
 // NewIndex returns an empty index at revision 0.
 func NewIndex(opts ...IndexOption) *Index {
 	ix := &Index{
-		types:   map[string]uint16{},
-		rels:    map[string]uint16{"": 0},
-		extras:  make([]extra, 1), // slot 0 means "none"
-		plans:   map[*schema.Schema]*plan{},
-		attrs:   map[uint32]*attrVersion{},
-		noAttrs: map[string]any{},
+		types:    map[string]uint16{},
+		rels:     map[string]uint16{"": 0},
+		extras:   make([]extra, 1), // slot 0 means "none"
+		plans:    map[*schema.Schema]*plan{},
+		noAttrs:  map[string]any{},
+		noFields: caveats.EncodeFields(nil),
 	}
 	ix.relNames = []string{""}
 	ix.cavCache = newCaveatCache(DefaultCaveatCacheSize)
