@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/caveats"
 	"github.com/gatehouse-dev/gatehouse/schema"
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
@@ -25,6 +26,11 @@ func (cc *caveatCache) len() int {
 // per map; a change of the attribute it reads is a new entry and a new
 // answer.
 func TestCaveatCache_KeyedByValuesRead(t *testing.T) {
+	t.Run("claims map", func(t *testing.T) { testCaveatCacheKeys(t, false) })
+	t.Run("claims with encoded fields", func(t *testing.T) { testCaveatCacheKeys(t, true) })
+}
+
+func testCaveatCacheKeys(t *testing.T, encoded bool) {
 	sch := schema.MustCompile(`
 caveat same_tenant(caller map<any>, resource map<any>) {
 	has(caller.tenant) && has(resource.tenant) && caller.tenant == resource.tenant
@@ -53,8 +59,12 @@ definition document {
 		if err != nil {
 			t.Fatal(err)
 		}
+		c := Context{Caller: caller}
+		if encoded {
+			c.CallerFields = caveats.EncodeFields(caller)
+		}
 		r, err := snap.Check(context.Background(), sch, CheckRequest{Resource: tuple.Object{Type: "document", ID: doc}, Permission: "view",
-			Subject: tuple.Subject{Type: "user", ID: "alice"}, Context: Context{Caller: caller}})
+			Subject: tuple.Subject{Type: "user", ID: "alice"}, Context: c})
 		if err != nil {
 			t.Fatal(err)
 		}

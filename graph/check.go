@@ -66,6 +66,10 @@ type Context struct {
 	Values map[string]any
 	// Caller holds the verified claims bound to the reserved `caller` parameter.
 	Caller map[string]any
+	// CallerFields optionally holds caveats.EncodeFields(Caller), computed
+	// once per verified token, which caveat cache keys then read instead of
+	// the map.
+	CallerFields caveats.Fields
 	// Now is the evaluation time for expiration; zero means time.Now().
 	Now time.Time
 	// MaxDepth bounds recursion; zero means DefaultMaxDepth.
@@ -191,6 +195,7 @@ type evaluator struct {
 	memo            memoTable
 	cuts            int
 	caller          map[string]any // claims bound to `caller`; nil when the request has none
+	callerFields    caveats.Fields // the claims encoded, if the request gave them
 	tr              *tracer        // records an explanation; nil except in Explain
 
 	// Scratch space for caveat cache keys, kept across pooled uses.
@@ -212,7 +217,7 @@ func (s *Snapshot) newEvaluator(p *plan, c *Context, subject tuple.Subject) (*ev
 	if !c.Now.IsZero() {
 		ev.now = clock{micros: c.Now.UnixMicro(), set: true}
 	}
-	ev.caller = c.Caller
+	ev.caller, ev.callerFields = c.Caller, c.CallerFields
 	if subject.Relation == tuple.Ellipsis {
 		subject.Relation = ""
 	}
@@ -275,7 +280,7 @@ func validatePermission(sch *schema.Schema, typ, perm string) error {
 // release returns ev to its index's pool; ev must not be used afterwards.
 func (ev *evaluator) release() {
 	ix := ev.ix
-	ev.s, ev.ix, ev.p, ev.values, ev.caller, ev.tr = nil, nil, nil, nil, nil, nil
+	ev.s, ev.ix, ev.p, ev.values, ev.caller, ev.callerFields, ev.tr = nil, nil, nil, nil, nil, nil, nil
 	clear(ev.keep[:cap(ev.keep)]) // do not hold the request's maps while pooled
 	ix.evals.Put(ev)
 }
@@ -320,7 +325,7 @@ func (ev *evaluator) bindings(c *caveats.Caveat, e *edge) caveats.Bindings {
 	var b caveats.Bindings
 	caller, resource, subject := c.Binds()
 	if caller {
-		b.Caller = ev.caller
+		b.Caller, b.CallerFields = ev.caller, ev.callerFields
 	}
 	if resource {
 		b.Resource, b.ResourceFields = ev.s.attributes(e.res)

@@ -13,6 +13,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-dev/gatehouse/caveats"
 )
 
 // MaxTokenBytes is the largest token Verify looks at.
@@ -33,6 +35,10 @@ type Identity struct {
 	// Claims holds every claim as decoded from JSON: string, float64, bool,
 	// nil, []any or map[string]any.
 	Claims map[string]any
+	// ClaimsFields is Claims encoded once for caveat cache keys
+	// (caveats.EncodeFields), so checks with a remembered token do not read
+	// the claims map to find their cached caveat results.
+	ClaimsFields caveats.Fields
 }
 
 // Option configures a Verifier.
@@ -201,6 +207,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		SubjectType: src.issuer.SubjectType,
 		Claims:      all,
 	}
+	id.ClaimsFields = caveats.EncodeFields(all)
 	v.cache.put(token, id, claims.Expiry.Time(), v.now())
 	return id, nil
 }

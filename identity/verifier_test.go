@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -23,6 +24,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/caveats"
 	"github.com/gatehouse-dev/gatehouse/identity"
 )
 
@@ -325,6 +327,9 @@ func TestVerify(t *testing.T) {
 			}
 			if tt.wantClaims != nil && !reflect.DeepEqual(id.Claims, tt.wantClaims) {
 				t.Errorf("Claims = %#v\nwant %#v", id.Claims, tt.wantClaims)
+			}
+			if want := caveats.EncodeFields(id.Claims); !bytes.Equal(id.ClaimsFields, want) {
+				t.Errorf("ClaimsFields = %q, want the claims' encoding %q", id.ClaimsFields, want)
 			}
 		})
 	}

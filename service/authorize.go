@@ -124,10 +124,7 @@ func (s *Server) decide(ctx context.Context, q question) (answer, error) {
 	if err != nil {
 		return a, err
 	}
-	creq := graph.CheckRequest{Resource: q.resource, Permission: q.permission, Subject: a.subject, Context: graph.Context{Values: q.context}}
-	if q.id != nil {
-		creq.Context.Caller = q.id.Claims
-	}
+	creq := graph.CheckRequest{Resource: q.resource, Permission: q.permission, Subject: a.subject, Context: callerContext(q.context, q.id)}
 	if q.explain {
 		a.result, a.tree, err = snap.Explain(ctx, sch, creq)
 	} else {

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
+	"github.com/gatehouse-dev/gatehouse/graph"
 	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
@@ -59,7 +60,7 @@ func (s *Server) caller(ctx context.Context, h http.Header, field string) (*iden
 // The token speaks for its own subject only: every subject the request asks
 // about must be the token's (a check of someone else under the caller's
 // claims would let one user's tenant or clearance unlock another's access).
-func (s *Server) claims(ctx context.Context, h http.Header, subjects ...*v1.SubjectReference) (map[string]any, error) {
+func (s *Server) claims(ctx context.Context, h http.Header, subjects ...*v1.SubjectReference) (*identity.Identity, error) {
 	id, err := s.caller(ctx, h, "")
 	if err != nil || id == nil {
 		return nil, err
@@ -69,7 +70,17 @@ func (s *Server) claims(ctx context.Context, h http.Header, subjects ...*v1.Subj
 			return nil, err
 		}
 	}
-	return id.Claims, nil
+	return id, nil
+}
+
+// callerContext is a check context with values and the claims of id (none
+// when id is nil).
+func callerContext(values map[string]any, id *identity.Identity) graph.Context {
+	c := graph.Context{Values: values}
+	if id != nil {
+		c.Caller, c.CallerFields = id.Claims, id.ClaimsFields
+	}
+	return c
 }
 
 // matchTokenSubject refuses a subject that is not the verified token's.

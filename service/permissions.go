@@ -61,7 +61,7 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 	for i, it := range m.GetItems() {
 		subjects[i] = it.GetSubject()
 	}
-	claims, err := s.claims(ctx, req.Header(), subjects...)
+	id, err := s.claims(ctx, req.Header(), subjects...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Server) checkBulk(ctx context.Context, req *connect.Request[v1.CheckBul
 	for i, it := range m.GetItems() {
 		values, err := requestContext(it.GetContext())
 		ctxErrs[i] = err
-		reqs[i] = graph.CheckRequest{Resource: object(it.GetResource()), Permission: it.GetPermission(), Subject: subject(it.GetSubject()), Context: graph.Context{Values: values, Caller: claims}}
+		reqs[i] = graph.CheckRequest{Resource: object(it.GetResource()), Permission: it.GetPermission(), Subject: subject(it.GetSubject()), Context: callerContext(values, id)}
 	}
 	results, errs := snap.CheckBulk(ctx, sch, reqs)
 	out := &v1.CheckBulkPermissionsResponse{CheckedAt: s.token(snap.Revision()), Pairs: make([]*v1.CheckBulkPermissionsPair, len(reqs))}
@@ -397,7 +397,7 @@ func (s *Server) prepareRead(ctx context.Context, h http.Header, m interface{ Va
 	if subj != nil {
 		subjects = append(subjects, subj)
 	}
-	claims, err := s.claims(ctx, h, subjects...)
+	id, err := s.claims(ctx, h, subjects...)
 	if err != nil {
 		return nil, graph.Context{}, nil, err
 	}
@@ -410,5 +410,5 @@ func (s *Server) prepareRead(ctx context.Context, h http.Header, m interface{ Va
 	if err != nil {
 		return nil, graph.Context{}, nil, err
 	}
-	return sch, graph.Context{Values: values, Caller: claims}, snap, nil
+	return sch, callerContext(values, id), snap, nil
 }
