@@ -2,6 +2,7 @@ package caveats
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -200,4 +201,64 @@ func ExampleCaveat_AppendKey() {
 	k2, _, _ := c.AppendKey(nil, nil, nil, &Bindings{Caller: map[string]any{"tenant": "acme", "sub": "bob"}, Resource: map[string]any{"tenant": "acme", "kind": "memo"}}, nil)
 	fmt.Println(bytes.Equal(k1, k2))
 	// Output: true
+}
+
+// FuzzAppendKey checks, for arbitrary expressions over caller and resource
+// maps and arbitrary JSON for two evaluations, that the key from the maps
+// equals the key from their encoded fields, and that equal keys mean equal
+// results.
+func FuzzAppendKey(f *testing.F) {
+	f.Add("has(caller.tenant) && caller.tenant == resource.tenant", `{"tenant":"a","sub":"x"}`, `{"tenant":"a"}`, `{"tenant":"a","sub":"y"}`, `{"tenant":"a","k":[1]}`)
+	f.Add("caller['env'] in resource.envs", `{"env":"prod"}`, `{"envs":["prod"]}`, `{"env":"prod"}`, `{"envs":["staging"]}`)
+	f.Add("resource.level <= caller.level", `{"level":2}`, `{"level":1}`, `{"level":2.0}`, `{"level":3}`)
+	f.Add("caller.a.b == resource.c", `{"a":{"b":1}}`, `{"c":1}`, `{"a":{"b":2}}`, `{"c":1}`)
+	f.Add("size(caller) == 1 && n > 0", `{"x":null}`, `{}`, `{"x":null}`, `{}`)
+	params := []Param{{"caller", anyMap}, {"resource", anyMap}, {"n", typ("int")}}
+	f.Fuzz(func(t *testing.T, expr, callerA, resourceA, callerB, resourceB string) {
+		c, err := Compile("fuzz", expr, params)
+		if err != nil {
+			return
+		}
+		decode := func(s string) (map[string]any, bool) {
+			var m map[string]any
+			return m, json.Unmarshal([]byte(s), &m) == nil
+		}
+		ca, ok1 := decode(callerA)
+		ra, ok2 := decode(resourceA)
+		cb, ok3 := decode(callerB)
+		rb, ok4 := decode(resourceB)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return
+		}
+		req := map[string]any{"n": 1.0}
+		key := func(caller, resource map[string]any) []byte {
+			b := &Bindings{Caller: caller, Resource: resource}
+			k, _, ok := c.AppendKey(nil, nil, req, b, nil)
+			if !ok {
+				t.Fatalf("scalar request values not keyed")
+			}
+			enc := &Bindings{Caller: caller, Resource: resource, ResourceFields: EncodeFields(resource)}
+			if caller != nil {
+				enc.CallerFields = EncodeFields(caller)
+			}
+			if k2, _, _ := c.AppendKey(nil, nil, req, enc, nil); !bytes.Equal(k, k2) {
+				t.Fatalf("%s: key from maps %x, from fields %x (caller %v, resource %v)", expr, k, k2, caller, resource)
+			}
+			return k
+		}
+		ka, kb := key(ca, ra), key(cb, rb)
+		if !bytes.Equal(ka, kb) {
+			return
+		}
+		outcome := func(caller, resource map[string]any) string {
+			r, err := c.Eval(nil, req, &Bindings{Caller: caller, Resource: resource})
+			if err != nil {
+				return "error"
+			}
+			return fmt.Sprint(r)
+		}
+		if a, b := outcome(ca, ra), outcome(cb, rb); a != b {
+			t.Fatalf("%s: equal keys %x, results %s and %s (A %v %v, B %v %v)", expr, ka, a, b, ca, ra, cb, rb)
+		}
+	})
 }
