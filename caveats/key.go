@@ -80,11 +80,11 @@ func analyseReads(a *cel.Ast, params []Param) []reads {
 // Key tags: each parameter's encoding starts with one, so no encoding is a
 // prefix of another.
 const (
-	keyUnknown  = 'u' // no value: the parameter is unknown
+	keyUnknown  = 'u' // reserved map not bound: the parameter is unknown
 	keyStored   = 'r' // value from the relationship's context (identified as a whole)
 	keyIdentity = 'm' // reserved map identified by address
 	keyFields   = 'f' // reserved map identified by the fields read
-	keyAbsent   = 'a' // field or request value absent
+	keyAbsent   = 'a' // field or request value absent (a request parameter: unknown)
 	keyString   = 's'
 	keyNumber   = 'n'
 	keyInt      = 'i'
@@ -185,17 +185,11 @@ func (c *Caveat) AppendKey(buf []byte, relContext, reqContext map[string]any, b 
 				enc := b.fields(r)
 				for _, f := range c.reads[i].fields {
 					if enc != nil {
-						if buf, byFields = enc.appendField(buf, f); !byFields {
-							break
-						}
-						continue
+						buf, byFields = enc.appendField(buf, f)
+					} else {
+						buf, byFields = appendLookup(buf, m, f)
 					}
-					v, ok := m[f]
-					if !ok {
-						buf = append(buf, keyAbsent)
-						continue
-					}
-					if buf, byFields = appendScalar(buf, v); !byFields {
+					if !byFields {
 						break
 					}
 				}
@@ -212,12 +206,8 @@ func (c *Caveat) AppendKey(buf []byte, relContext, reqContext map[string]any, b 
 			stored = true
 			continue
 		}
-		v, ok := reqContext[name]
-		if !ok {
-			buf = append(buf, keyUnknown)
-			continue
-		}
-		if buf, ok = appendScalar(buf, v); !ok {
+		var ok bool
+		if buf, ok = appendLookup(buf, reqContext, name); !ok {
 			return buf, keep, false
 		}
 	}
@@ -226,6 +216,16 @@ func (c *Caveat) AppendKey(buf []byte, relContext, reqContext map[string]any, b 
 		keep = append(keep, relContext)
 	}
 	return buf, keep, true
+}
+
+// appendLookup encodes m[name] (keyAbsent when m has no such key); ok is
+// false when the value is not a scalar.
+func appendLookup(buf []byte, m map[string]any, name string) ([]byte, bool) {
+	v, ok := m[name]
+	if !ok {
+		return append(buf, keyAbsent), true
+	}
+	return appendScalar(buf, v)
 }
 
 // appendScalar encodes a JSON-like scalar; ok is false for anything else.
