@@ -12,24 +12,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/tuple"
 )
 
-// BenchmarkCheckAttributes compares a check through a caveat that reads the
-// caller's claims and the resource's stored attributes (same_tenant) with the
-// same check on an uncaveated relationship, on 10,000 documents in 100
-// tenants: direct grants (the cheapest check there is, so the caveat's fixed
-// cost shows most) and grants through a folder and two levels of nested teams
-// (a typical path). Plain and caveated checks run in alternating blocks in
-// one benchmark; it reports each one's ns/check and caveated/plain.
-// Claims are bound as the service binds a verified token's (with their
-// encoding, computed once per token).
-// "caveated" runs with the index's default caveat cache, cycling through
-// 1,024 requests, each with its own claims map: the cache's keys hold the
-// claims and attributes the caveat reads (the two tenants), so requests
-// share entries however their tokens differ (TestCaveatCache_* show
-// that). "first-evaluation" runs with the cache off, every caveat evaluated
-// by CEL.
-func BenchmarkCheckAttributes(b *testing.B) {
-	const docs = 10000
-	sch := schema.MustCompile(`
+// attributeScenario is the data of BenchmarkCheckAttributes and
+// BenchmarkLookupResourcesAttributes; load builds an index of it.
+func attributeScenario(b *testing.B) (sch *schema.Schema, docs int, load func(...graph.IndexOption) *graph.Snapshot) {
+	docs = 10000
+	sch = schema.MustCompile(`
 caveat same_tenant(caller map<any>, resource map<any>) {
 	has(caller.tenant) && has(resource.tenant) && caller.tenant == resource.tenant
 }
@@ -72,7 +59,7 @@ definition document {
 			rels = append(rels, tuple.MustParse(fmt.Sprintf("team:inner%d#member@user:u%d", tm, u)))
 		}
 	}
-	load := func(opts ...graph.IndexOption) *graph.Snapshot {
+	load = func(opts ...graph.IndexOption) *graph.Snapshot {
 		ix := graph.NewIndex(opts...)
 		if err := ix.Load(1, rels); err != nil {
 			b.Fatal(err)
@@ -86,6 +73,26 @@ definition document {
 		}
 		return snap
 	}
+	return sch, docs, load
+}
+
+// BenchmarkCheckAttributes compares a check through a caveat that reads the
+// caller's claims and the resource's stored attributes (same_tenant) with the
+// same check on an uncaveated relationship, on 10,000 documents in 100
+// tenants: direct grants (the cheapest check there is, so the caveat's fixed
+// cost shows most) and grants through a folder and two levels of nested teams
+// (a typical path). Plain and caveated checks run in alternating blocks in
+// one benchmark; it reports each one's ns/check and caveated/plain.
+// Claims are bound as the service binds a verified token's (with their
+// encoding, computed once per token).
+// "caveated" runs with the index's default caveat cache, cycling through
+// 1,024 requests, each with its own claims map: the cache's keys hold the
+// claims and attributes the caveat reads (the two tenants), so requests
+// share entries however their tokens differ (TestCaveatCache_* show
+// that). "first-evaluation" runs with the cache off, every caveat evaluated
+// by CEL.
+func BenchmarkCheckAttributes(b *testing.B) {
+	sch, docs, load := attributeScenario(b)
 	cached, uncached := load(), load(graph.WithCaveatCache(0))
 	ctx := context.Background()
 	// verified binds claims as the service binds a verified token's: with
@@ -143,5 +150,37 @@ definition document {
 				b.ReportMetric(float64(caveated)/float64(plain), "caveated/plain")
 			})
 		}
+	}
+}
+
+// BenchmarkLookupResourcesAttributes looks up the documents a user may view
+// (240: 120 through same_tenant, 20 of them direct grants and 100 through
+// nested teams, all in the caller's tenant, each with its own attribute
+// map; 120 plain), each lookup with a claims map not seen before, as a new
+// token brings. With the cache, the caveat's result for (caller tenant,
+// document tenant) is shared by every document and token; without it CEL
+// runs for each caveated document.
+func BenchmarkLookupResourcesAttributes(b *testing.B) {
+	sch, _, load := attributeScenario(b)
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name string
+		opts []graph.IndexOption
+	}{{"cached", nil}, {"uncached", []graph.IndexOption{graph.WithCaveatCache(0)}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			snap := load(mode.opts...)
+			req := graph.LookupResourcesRequest{ResourceType: "document", Permission: "view", Subject: tuple.Subject{Type: "user", ID: "u5"}}
+			for i := range b.N {
+				claims := map[string]any{"sub": "u5", "tenant": "t5", "jti": fmt.Sprint(i)}
+				req.Context = graph.Context{Caller: claims, CallerFields: caveats.EncodeFields(claims)}
+				got, err := snap.LookupResources(ctx, sch, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(got) != 240 {
+					b.Fatalf("%d resources, want 240", len(got))
+				}
+			}
+		})
 	}
 }
