@@ -24,7 +24,7 @@ const diffMaxAttempts = 20
 func TestDifferential(t *testing.T) {
 	stats := &diffStats{}
 	t.Cleanup(func() {
-		t.Logf("differential: %d cases, %d passed, %d failed; %d schemas rejected by both engines and regenerated; %d queries compared; %d skipped for SpiceDB max depth, %d for SpiceDB timeouts; %d lookups where SpiceDB contradicted its own Check and gatehouse agreed with that Check",
+		t.Logf("differential: %d cases, %d passed, %d failed; %d schemas rejected by both engines and regenerated; %d queries compared; %d skipped for SpiceDB max depth, %d for SpiceDB timeouts; %d answers (lookups, bulk check items) where SpiceDB contradicted its own CheckPermission and gatehouse agreed with CheckPermission",
 			stats.cases, stats.cases-stats.failed, stats.failed, stats.rejected, stats.queries, stats.maxDepth, stats.timeouts, stats.selfContradictions)
 	})
 	for i := range *differentialCases {
@@ -137,4 +137,21 @@ func TestDifferential_Smoke(t *testing.T) {
 		t.Errorf("the smoke case's cycle no longer makes SpiceDB hit its max depth")
 	}
 	t.Logf("smoke: %d queries compared, %d skipped for SpiceDB max depth", stats.queries, stats.maxDepth)
+}
+
+func TestDiffUnionWildcards(t *testing.T) {
+	for _, tc := range []struct{ a, b, want string }{
+		{"CONDITIONAL{-u2:HAS}", "HAS{-u2:HAS}", "HAS{-u2:HAS}"},
+		{"HAS{-u2:HAS}", "CONDITIONAL", "HAS{-u2:CONDITIONAL}"},
+		{"HAS{-u1:HAS -u2:HAS}", "HAS{-u2:CONDITIONAL}", "HAS{-u2:CONDITIONAL}"},
+		{"CONDITIONAL{-u1:HAS}", "CONDITIONAL{-u2:HAS}", "CONDITIONAL"},
+		{"CONDITIONAL{-u1:HAS}", "CONDITIONAL{-u1:CONDITIONAL}", "CONDITIONAL"},
+	} {
+		if got := diffUnionWildcards(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s ∪ %s = %s, want %s", tc.a, tc.b, got, tc.want)
+		}
+		if got := diffUnionWildcards(tc.b, tc.a); got != tc.want {
+			t.Errorf("%s ∪ %s = %s, want %s", tc.b, tc.a, got, tc.want)
+		}
+	}
 }
