@@ -766,6 +766,9 @@ func (env *diffEnv) spiceLR(ctx context.Context, typ, perm string, s tuple.Subje
 	for {
 		r, err := stream.Recv()
 		if err == io.EOF {
+			if w, ok := found["*"]; ok {
+				found["*"] = diffWithoutIncluded(w, found)
+			}
 			return found, dups, nil
 		}
 		if err != nil {
@@ -894,7 +897,8 @@ func diffLSEntry(perm string, excluded []string) string {
 // spiceLS runs SpiceDB's LookupSubjects. SpiceDB may stream a subject once
 // per path; repeats are merged as a union: a concrete subject, or a wildcard
 // without exclusions, has the permission if any result says so; wildcards
-// with exclusions as diffUnionWildcards says.
+// with exclusions as diffUnionWildcards says; and the wildcard does not
+// exclude a user another result includes (diffWithoutIncluded).
 func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, ci int) (map[string]string, int, error) {
 	cctx, cancel, ok := env.spiceCall(ctx)
 	if !ok {
@@ -913,6 +917,9 @@ func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, 
 	for {
 		r, err := stream.Recv()
 		if err == io.EOF {
+			if w, ok := found["*"]; ok {
+				found["*"] = diffWithoutIncluded(w, found)
+			}
 			return found, dups, nil
 		}
 		if err != nil {
@@ -942,6 +949,21 @@ func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, 
 		}
 		found[id] = entry
 	}
+}
+
+// diffWithoutIncluded drops from wildcard entry w the exclusions of users
+// that set holds with HAS: SpiceDB streams the results of separate paths
+// without uniting them, and in their union such a user is simply in.
+func diffWithoutIncluded(w string, set map[string]string) string {
+	perm, ex, _ := strings.Cut(w, "{")
+	var keep []string
+	for _, x := range strings.Fields(strings.Trim(ex, "{}")) {
+		x = strings.TrimPrefix(x, "-")
+		if id, _, _ := strings.Cut(x, ":"); set[id] != "HAS" {
+			keep = append(keep, x)
+		}
+	}
+	return diffLSEntry(perm, keep)
 }
 
 // diffUnionWildcards is the union of two wildcard entries as one: the

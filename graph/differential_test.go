@@ -155,3 +155,16 @@ func TestDiffUnionWildcards(t *testing.T) {
 		}
 	}
 }
+
+func TestDiffWithoutIncluded(t *testing.T) {
+	set := map[string]string{"u1": "HAS", "u2": "CONDITIONAL"}
+	for _, tc := range []struct{ w, want string }{
+		{"CONDITIONAL{-u1:CONDITIONAL}", "CONDITIONAL"},
+		{"HAS{-u1:HAS -u2:HAS -u3:CONDITIONAL}", "HAS{-u2:HAS -u3:CONDITIONAL}"},
+		{"HAS", "HAS"},
+	} {
+		if got := diffWithoutIncluded(tc.w, set); got != tc.want {
+			t.Errorf("diffWithoutIncluded(%s) = %s, want %s", tc.w, got, tc.want)
+		}
+	}
+}
