@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -129,15 +130,29 @@ type crashTxn struct {
 
 // crashLoad writes transactions from several goroutines until stop is closed
 // and records which were acknowledged. Each goroutine has at most one write in
-// flight, so at most `writers` transactions are unacknowledged.
-func crashLoad(c *authzed.Client, round, writers int, stop <-chan struct{}) func() []crashTxn {
-	var mu sync.Mutex
-	var txns []crashTxn
-	var wg sync.WaitGroup
+// flight, so at most `writers` transactions are unacknowledged. A writer stops
+// at its first error (the server is gone, or something is wrong: err keeps
+// the first error seen before stop).
+type crashLoad struct {
+	mu    sync.Mutex
+	txns  []crashTxn
+	acked int
+	err   error
+	live  int // writers still writing
+	wg    sync.WaitGroup
+}
+
+func startCrashLoad(c *authzed.Client, round, writers int, stop <-chan struct{}) *crashLoad {
+	l := &crashLoad{live: writers}
 	for w := range writers {
-		wg.Add(1)
+		l.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer l.wg.Done()
+			defer func() {
+				l.mu.Lock()
+				l.live--
+				l.mu.Unlock()
+			}()
 			var mine []int // indexes of this writer's acknowledged, undeleted creates
 			for i := 0; ; i++ {
 				select {
@@ -148,9 +163,9 @@ func crashLoad(c *authzed.Client, round, writers int, stop <-chan struct{}) func
 				tx := crashTxn{doc: fmt.Sprintf("r%dw%dt%d", round, w, i)}
 				op := v1.RelationshipUpdate_OPERATION_CREATE
 				if i%7 == 6 && len(mine) > 0 {
-					mu.Lock()
-					tx.doc = txns[mine[0]].doc
-					mu.Unlock()
+					l.mu.Lock()
+					tx.doc = l.txns[mine[0]].doc
+					l.mu.Unlock()
 					mine = mine[1:]
 					tx.delete, op = true, v1.RelationshipUpdate_OPERATION_DELETE
 				}
@@ -158,29 +173,50 @@ func crashLoad(c *authzed.Client, round, writers int, stop <-chan struct{}) func
 				for j := range 5 {
 					updates = append(updates, &v1.RelationshipUpdate{Operation: op, Relationship: docViewer(fmt.Sprintf("%s_%d", tx.doc, j), "u")})
 				}
-				mu.Lock()
-				idx := len(txns)
-				txns = append(txns, tx)
-				mu.Unlock()
+				l.mu.Lock()
+				idx := len(l.txns)
+				l.txns = append(l.txns, tx)
+				l.mu.Unlock()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				_, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates})
 				cancel()
 				if err != nil {
-					return // the server is gone
+					select {
+					case <-stop:
+					default:
+						l.mu.Lock()
+						if l.err == nil {
+							l.err = err
+						}
+						l.mu.Unlock()
+					}
+					return
 				}
-				mu.Lock()
-				txns[idx].acked = true
-				mu.Unlock()
+				l.mu.Lock()
+				l.txns[idx].acked = true
+				l.acked++
+				l.mu.Unlock()
 				if !tx.delete {
 					mine = append(mine, idx)
 				}
 			}
 		}()
 	}
-	return func() []crashTxn {
-		wg.Wait()
-		return txns
-	}
+	return l
+}
+
+// progress returns how many transactions were acknowledged, how many writers
+// are still writing, and the first error a writer met.
+func (l *crashLoad) progress() (acked, live int, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.acked, l.live, l.err
+}
+
+// wait waits for the writers to stop and returns every transaction tried.
+func (l *crashLoad) wait() []crashTxn {
+	l.wg.Wait()
+	return l.txns
 }
 
 // verifyCrash checks that every acknowledged transaction is durable and every
@@ -241,11 +277,28 @@ func crashRounds(t *testing.T, args ...string) {
 			mustWriteSchema(t, c)
 		}
 		stop := make(chan struct{})
-		wait := crashLoad(c, round, 4, stop)
-		time.Sleep(1500 * time.Millisecond)
+		load := startCrashLoad(c, round, 4, stop)
+		// Kill once the load is well under way (not after a fixed time: a
+		// slow machine may take longer to get going), a little after a
+		// batch of acknowledgements so that writes are in flight.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			acked, live, err := load.progress()
+			if acked >= 40 {
+				break
+			}
+			if live == 0 || time.Now().After(deadline) {
+				p.kill9()
+				close(stop)
+				load.wait()
+				t.Fatalf("round %d: only %d transactions acknowledged in 30s (writers left: %d); first error: %v", round, acked, live, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(50+rand.IntN(200)) * time.Millisecond)
 		p.kill9()
 		close(stop)
-		txns := wait()
+		txns := load.wait()
 		all = append(all, txns...)
 
 		p = startProcess(t, args...)
