@@ -897,8 +897,8 @@ func diffLSEntry(perm string, excluded []string) string {
 // spiceLS runs SpiceDB's LookupSubjects. SpiceDB may stream a subject once
 // per path; repeats are merged as a union: a concrete subject, or a wildcard
 // without exclusions, has the permission if any result says so; wildcards
-// with exclusions as diffUnionWildcards says; and the wildcard does not
-// exclude a user another result includes (diffWithoutIncluded).
+// with exclusions as diffUnionWildcards says; and the wildcard is united
+// with the concrete results (diffWithoutIncluded).
 func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, ci int) (map[string]string, int, error) {
 	cctx, cancel, ok := env.spiceCall(ctx)
 	if !ok {
@@ -951,16 +951,21 @@ func (env *diffEnv) spiceLS(ctx context.Context, res tuple.Object, perm string, 
 	}
 }
 
-// diffWithoutIncluded drops from wildcard entry w the exclusions of users
-// that set holds with HAS: SpiceDB streams the results of separate paths
-// without uniting them, and in their union such a user is simply in.
+// diffWithoutIncluded unites wildcard entry w with the concrete entries of
+// set, as SpiceDB's own union would: SpiceDB streams the results of separate
+// paths without uniting them. A user set holds with HAS is no longer
+// excluded; one it holds with CONDITIONAL is excluded only conditionally.
 func diffWithoutIncluded(w string, set map[string]string) string {
 	perm, ex, _ := strings.Cut(w, "{")
 	var keep []string
 	for _, x := range strings.Fields(strings.Trim(ex, "{}")) {
-		x = strings.TrimPrefix(x, "-")
-		if id, _, _ := strings.Cut(x, ":"); set[id] != "HAS" {
-			keep = append(keep, x)
+		id, _, _ := strings.Cut(strings.TrimPrefix(x, "-"), ":")
+		switch set[id] {
+		case "HAS":
+		case "CONDITIONAL":
+			keep = append(keep, id+":CONDITIONAL")
+		default:
+			keep = append(keep, strings.TrimPrefix(x, "-"))
 		}
 	}
 	return diffLSEntry(perm, keep)

@@ -160,7 +160,8 @@ func TestDiffWithoutIncluded(t *testing.T) {
 	set := map[string]string{"u1": "HAS", "u2": "CONDITIONAL"}
 	for _, tc := range []struct{ w, want string }{
 		{"CONDITIONAL{-u1:CONDITIONAL}", "CONDITIONAL"},
-		{"HAS{-u1:HAS -u2:HAS -u3:CONDITIONAL}", "HAS{-u2:HAS -u3:CONDITIONAL}"},
+		{"HAS{-u1:HAS -u2:HAS -u3:CONDITIONAL}", "HAS{-u2:CONDITIONAL -u3:CONDITIONAL}"},
+		{"CONDITIONAL{-u2:CONDITIONAL -u4:HAS}", "CONDITIONAL{-u2:CONDITIONAL -u4:HAS}"},
 		{"HAS", "HAS"},
 	} {
 		if got := diffWithoutIncluded(tc.w, set); got != tc.want {
