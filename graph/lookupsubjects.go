@@ -99,19 +99,13 @@ func (ix *Index) internedOrNone(name string) uint16 {
 
 func (set *subjectSet) results() []SubjectResult {
 	out := make([]SubjectResult, 0, len(set.concrete)+1)
-	// Entries whose caveats evaluate to false are dropped here, at the end,
-	// as SpiceDB drops them (see status.absent).
 	for id, st := range set.concrete {
-		if st.r.kind != rNo {
-			out = append(out, SubjectResult{ID: id, Result: st.r.public()})
-		}
+		out = append(out, SubjectResult{ID: id, Result: st.r.public()})
 	}
-	if set.wild != nil && set.wild.st.r.kind != rNo {
+	if set.wild != nil {
 		w := SubjectResult{ID: "*", Result: set.wild.st.r.public()}
 		for id, st := range set.wild.excl {
-			if st.r.kind != rNo {
-				w.Excluded = append(w.Excluded, SubjectResult{ID: id, Result: st.r.public()})
-			}
+			w.Excluded = append(w.Excluded, SubjectResult{ID: id, Result: st.r.public()})
 		}
 		sort.Slice(w.Excluded, func(i, j int) bool { return w.Excluded[i].ID < w.Excluded[j].ID })
 		out = append(out, w)

@@ -27,13 +27,7 @@ func sOr(a, b status) status {
 
 func sNot(a status) status { return status{r: not(a.r), caveated: a.caveated} }
 
-// absent reports whether an entry is gone from its set. An entry whose
-// caveat evaluates to false is not: SpiceDB carries it, with its caveat
-// expression, through every union, intersection and subtraction and drops it
-// only when it evaluates the final result, and its presence changes what
-// those operations produce (a wildcard removed under a false caveat still
-// turns its exclusions into concrete subjects). results drops it.
-func (s status) absent() bool { return s.r.kind == rNo && !s.caveated }
+func (s status) absent() bool { return s.r.kind == rNo }
 
 // wildcardEntry is the `type:*` entry of a subjectSet with its exclusions.
 type wildcardEntry struct {
