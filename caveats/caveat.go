@@ -74,9 +74,8 @@ type Caveat struct {
 	prg      cel.Program // partial evaluation: some parameters unknown
 	full     cel.Program // every parameter bound; skips unknown tracking
 	convert  []converter
-	reserved []int    // per parameter: reservedIndex of its name
-	binds    [3]bool  // by reservedIndex: whether the caveat declares it
-	ctxNames []string // names of the parameters that are not reserved
+	reserved []int   // per parameter: reservedIndex of its name
+	binds    [3]bool // by reservedIndex: whether the caveat declares it
 	patterns []*interpreter.AttributePattern
 	lookup   map[string]int // parameter index by name, for many parameters
 	reads    []reads        // per parameter: how the expression reads it; see AppendKey
@@ -133,9 +132,6 @@ func (cc *Compiler) Compile(name, expr string, params []Param) (*Caveat, error) 
 		c.reserved[i] = reservedIndex(p.Name)
 		if c.reserved[i] >= 0 {
 			c.binds[c.reserved[i]] = true
-		}
-		if c.reserved[i] < 0 {
-			c.ctxNames = append(c.ctxNames, p.Name)
 		}
 		c.patterns[i] = cel.AttributePattern(p.Name)
 		vars = append(vars, cel.Variable(p.Name, t.cel))
@@ -204,12 +200,6 @@ func (c *Caveat) Params() []Param {
 	return out
 }
 
-// index returns the position of the named parameter, or -1.
-// ContextParams names the parameters that take their values from a
-// relationship or request context (all but the reserved ones). The slice is
-// shared: callers must not modify it.
-func (c *Caveat) ContextParams() []string { return c.ctxNames }
-
 // Binds reports which reserved parameters (caller, resource, subject) the
 // caveat declares, so an evaluator fetches only those bindings.
 func (c *Caveat) Binds() (caller, resource, subject bool) {
@@ -219,6 +209,7 @@ func (c *Caveat) Binds() (caller, resource, subject bool) {
 // Declares reports whether the caveat has a parameter with this name.
 func (c *Caveat) Declares(name string) bool { return c.index(name) >= 0 }
 
+// index returns the position of the named parameter, or -1.
 func (c *Caveat) index(name string) int {
 	if c.lookup != nil {
 		if i, ok := c.lookup[name]; ok {
